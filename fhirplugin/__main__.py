@@ -1,0 +1,5 @@
+import sys
+
+from fhirplugin.cli import main
+
+sys.exit(main())
