@@ -23,4 +23,6 @@ def data_dir(kind: str) -> Path:
     checkout = Path(__file__).resolve().parent.parent / kind
     if checkout.is_dir():
         return checkout
-    raise FileNotFoundError(f"fhirplugin data folder {kind!r} not found (looked in {packaged} and {checkout})")
+    raise FileNotFoundError(
+        f"fhirplugin data folder {kind!r} not found (looked in {packaged} and {checkout})"
+    )

@@ -1,0 +1,179 @@
+"""The ``fhirplugin`` command line (typer): validate, rules, serve, batch.
+
+Exit codes: 0 nothing at or above ``--fail-on``; 1 at least one such issue; 2 usage error or a path
+that cannot be read. Bad JSON or non-FHIR content is a finding (exit 1), never a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from fhirplugin import __version__
+from fhirplugin.config import ConfigError, Settings, load_settings
+from fhirplugin.findings import Severity
+
+app = typer.Typer(
+    name="fhirplugin",
+    help="Check CPT coding in FHIR Claims, Procedures and ServiceRequests (R4/R5); serve CDS Hooks and $validate.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+class Format(StrEnum):
+    text = "text"
+    json = "json"
+    outcome = "outcome"
+    sarif = "sarif"
+
+
+class FailOn(StrEnum):
+    error = "error"
+    warning = "warning"
+    information = "information"
+
+
+class FhirVersion(StrEnum):
+    auto = "auto"
+    R4 = "R4"
+    R4B = "R4B"
+    R5 = "R5"
+
+
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option("--config", help="TOML configuration file (also FHIRPLUGIN_CONFIG).", show_default=False),
+]
+
+
+def _settings(config: Path | None, **overrides) -> Settings:
+    try:
+        return load_settings(config, **overrides)
+    except ConfigError as exc:
+        err.print(f"fhirplugin: {exc}")
+        raise typer.Exit(2) from None
+
+
+def _read(path: str) -> bytes:
+    if path == "-":
+        return sys.stdin.buffer.read()
+    p = Path(path)
+    if p.is_dir():
+        raise OSError(f"{path} is a directory (use `fhirplugin batch` for folders)")
+    return p.read_bytes()
+
+
+@app.command()
+def validate(
+    paths: Annotated[
+        list[str], typer.Argument(help="FHIR JSON or NDJSON files; - for stdin.", show_default=False)
+    ],
+    format: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.text,
+    fail_on: Annotated[
+        FailOn, typer.Option("--fail-on", help="Lowest severity that makes the exit code 1.")
+    ] = (FailOn.error),
+    fhir_version: Annotated[
+        FhirVersion, typer.Option("--fhir-version", help="FHIR version of the input.")
+    ] = (FhirVersion.auto),
+    config: ConfigOpt = None,
+) -> None:
+    """Validate FHIR resources and print the findings."""
+    from fhirplugin.engine import Engine
+    from fhirplugin.reporters import render
+
+    settings = _settings(config)
+    try:
+        engine = Engine(settings)
+    except (OSError, ValueError) as exc:
+        err.print(f"fhirplugin: could not load terminology: {exc}")
+        raise typer.Exit(2) from None
+    results = []
+    unreadable = False
+    for path in paths:
+        try:
+            data = _read(path)
+        except OSError as exc:
+            err.print(f"fhirplugin: cannot read {path}: {getattr(exc, 'strerror', None) or exc}")
+            unreadable = True
+            continue
+        results.extend(engine.check_bytes(data, fhir_version=fhir_version.value, source=path))
+    if results or not unreadable:
+        render(results, format.value, sys.stdout, color=None if format is Format.text else False)
+    sys.stdout.flush()
+    threshold = Severity(fail_on.value)
+    if unreadable:
+        raise typer.Exit(2)
+    raise typer.Exit(1 if any(r.fails(threshold) for r in results) else 0)
+
+
+@app.command()
+def rules(
+    rule_id: Annotated[
+        str | None, typer.Argument(help="Explain one rule (what, why, example, fix, source).")
+    ] = None,
+) -> None:
+    """List the rules, or explain one."""
+    from fhirplugin.rules import REGISTRY
+
+    out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 160)
+    if rule_id:
+        cls = REGISTRY.get(rule_id)
+        if cls is None:
+            err.print(f"fhirplugin: no rule {rule_id!r}; run `fhirplugin rules` for the list")
+            raise typer.Exit(2)
+        out.print(
+            f"[bold]{cls.id}[/bold] {cls.name}  ({cls.severity.value}, {cls.issue_type}, family {cls.family})"
+        )
+        out.print(cls.summary())
+        for section, body in cls.doc_sections().items():
+            out.print(f"\n[bold]{section}[/bold]")
+            out.print(body)
+        return
+    table = Table(title="fhirplugin rules", show_lines=False)
+    for col in ("id", "severity", "family", "name", "summary"):
+        table.add_column(col)
+    for cls in REGISTRY.all():
+        table.add_row(cls.id, cls.severity.value, cls.family, cls.name, cls.summary())
+    out.print(table)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
+    workers: Annotated[int, typer.Option(help="Worker processes.")] = 1,
+    insecure: Annotated[
+        bool, typer.Option(help="Allow unauthenticated calls on a non-loopback address.")
+    ] = False,
+    config: ConfigOpt = None,
+) -> None:
+    """Run the CDS Hooks and FHIR $validate service."""
+    from fhirplugin.service.run import run
+
+    settings = _settings(config)
+    raise typer.Exit(run(settings, host=host, port=port, workers=workers, insecure=insecure, config=config))
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    print(__version__)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console-script entry point; returns the exit code."""
+    try:
+        app(args=argv, prog_name="fhirplugin", standalone_mode=True)
+    except SystemExit as exc:
+        code = exc.code
+        return code if isinstance(code, int) else (0 if code is None else 2)
+    return 0

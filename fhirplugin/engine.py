@@ -1,0 +1,262 @@
+"""The engine: submitted FHIR in, located findings out.
+
+``Engine.check_bytes`` takes a file or HTTP body (JSON or NDJSON), ``Engine.check_object`` one parsed
+top-level resource. Each top-level input gives one :class:`Result` whatever happens inside it: bad
+JSON, unknown types, structure errors and rule failures become findings, never exceptions.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+from fhirplugin import rules as _rules  # noqa: F401 - registers every rule
+from fhirplugin.config import Settings
+from fhirplugin.fhir import jsonload, structure, version
+from fhirplugin.fhir.case import Submission
+from fhirplugin.fhir.extract import read_submission
+from fhirplugin.findings import Finding, Severity
+from fhirplugin.outcome import operation_outcome, worst
+from fhirplugin.rules.base import REGISTRY, Rule, RuleContext
+from fhirplugin.tx.store import Terminology
+
+log = logging.getLogger("fhirplugin.engine")
+
+TOP_LEVEL_TYPES = ("Claim", "Procedure", "ServiceRequest", "Bundle", "Parameters")
+
+
+@dataclass(slots=True)
+class Result:
+    """Findings for one top-level input resource."""
+
+    source: str
+    index: int
+    line: int | None
+    resource_type: str | None
+    resource_id: str | None
+    fhir_version: str
+    findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def worst(self) -> Severity | None:
+        return worst(self.findings)
+
+    def outcome(self) -> dict:
+        return operation_outcome(self.findings, line=self.line)
+
+    def fails(self, threshold: Severity) -> bool:
+        w = self.worst
+        return w is not None and w.rank >= threshold.rank
+
+
+def _input_finding(
+    code: str,
+    text: str,
+    expression: str | None,
+    *,
+    severity=Severity.ERROR,
+    issue_type: str = "invalid",
+    diagnostics: str | None = None,
+) -> Finding:
+    cls = REGISTRY.get(code)
+    return Finding(
+        code,
+        severity,
+        issue_type,
+        text,
+        [expression] if expression else [],
+        diagnostics,
+        cls.name if cls else None,
+    )
+
+
+_PROBLEM_TYPES = {
+    "INP001": ("structure", Severity.FATAL),
+    "INP004": ("too-costly", Severity.FATAL),
+    "INP006": ("structure", Severity.FATAL),
+}
+
+
+class Engine:
+    def __init__(self, settings: Settings | None = None, tx: Terminology | None = None) -> None:
+        self.settings = settings or Settings()
+        self.tx = tx or Terminology.from_settings(self.settings)
+        self.rules: list[Rule] = []
+        for cls in REGISTRY.all():
+            if not self.settings.rule_enabled(cls.id):
+                continue
+            self.rules.append(cls(self.settings.severity.get(cls.id)))
+
+    # ------------------------------------------------------------------ entry points
+    def check_bytes(self, data: bytes, *, fhir_version: str = "auto", source: str = "-") -> list[Result]:
+        raws = jsonload.split_inputs(
+            data, max_bytes=self.settings.max_resource_bytes, max_depth=self.settings.max_depth
+        )
+        return [self.check_raw(raw, fhir_version=fhir_version, source=source) for raw in raws]
+
+    def check_lines(
+        self, lines: Iterable[bytes], *, fhir_version: str = "auto", source: str = "-", start_line: int = 1
+    ) -> Iterator[Result]:
+        """Stream NDJSON lines (for batch): one Result per non-blank line."""
+        index = 0
+        for lineno, line in enumerate(lines, start=start_line):
+            if not line.strip():
+                continue
+            raw = jsonload.parse_document(
+                line,
+                index=index,
+                line=lineno,
+                max_bytes=self.settings.max_resource_bytes,
+                max_depth=self.settings.max_depth,
+            )
+            index += 1
+            yield self.check_raw(raw, fhir_version=fhir_version, source=source)
+
+    def check_raw(self, raw: jsonload.RawInput, *, fhir_version: str = "auto", source: str = "-") -> Result:
+        if raw.value is None:
+            res = Result(source, raw.index, raw.line, None, None, version.normalize(fhir_version) or "R4")
+            for p in raw.problems:
+                itype, sev = _PROBLEM_TYPES.get(p.code, ("invalid", Severity.ERROR))
+                res.findings.append(
+                    _input_finding(
+                        p.code, p.text, None, severity=sev, issue_type=itype, diagnostics=p.diagnostics
+                    )
+                )
+            return res
+        return self.check_object(
+            raw.value, fhir_version=fhir_version, source=source, index=raw.index, line=raw.line
+        )
+
+    def check_object(
+        self,
+        value: dict,
+        *,
+        fhir_version: str = "auto",
+        source: str = "-",
+        index: int = 0,
+        line: int | None = None,
+    ) -> Result:
+        rtype = value.get("resourceType") if isinstance(value, dict) else None
+        rid = value.get("id") if isinstance(value, dict) and isinstance(value.get("id"), str) else None
+        ver = version.normalize(fhir_version) or (version.detect(value) if isinstance(value, dict) else "R4")
+        res = Result(source, index, line, rtype if isinstance(rtype, str) else None, rid, ver)
+        res.findings = self._check(value, ver)
+        res.findings.sort(key=Finding.sort_key)
+        return res
+
+    # ------------------------------------------------------------------ the work
+    def _check(self, value: dict, ver: str) -> list[Finding]:
+        rtype = value.get("resourceType")
+        if not isinstance(rtype, str) or not rtype:
+            return [
+                _input_finding(
+                    "INP002",
+                    "The JSON object has no resourceType: it is not a FHIR resource.",
+                    None,
+                    issue_type="structure",
+                )
+            ]
+        if structure.model_class(rtype, ver) is None:
+            return [
+                _input_finding(
+                    "INP002",
+                    f"resourceType {rtype!r} is not a FHIR {ver} resource type.",
+                    None,
+                    issue_type="structure",
+                )
+            ]
+        if rtype not in TOP_LEVEL_TYPES:
+            return [
+                _input_finding(
+                    "INP003",
+                    f"fhirplugin checks Claim, Procedure, ServiceRequest, a Bundle of them, or Parameters "
+                    f"wrapping one; a {rtype} was submitted.",
+                    rtype,
+                    issue_type="not-supported",
+                )
+            ]
+        findings = structure.validate_tree(value, ver, rtype)
+        if rtype == "Bundle" and not [e for e in value.get("entry") or [] if isinstance(e, dict)]:
+            findings.append(
+                _input_finding(
+                    "INP005",
+                    "The Bundle has no entries: there is nothing to check.",
+                    "Bundle",
+                    issue_type="required",
+                )
+            )
+            return findings
+        if rtype == "Parameters" and not any(
+            isinstance(p, dict) and p.get("name") == "resource" and isinstance(p.get("resource"), dict)
+            for p in value.get("parameter") or []
+        ):
+            findings.append(
+                _input_finding(
+                    "INP007",
+                    "The Parameters resource has no parameter named 'resource' holding the resource to "
+                    "check.",
+                    "Parameters",
+                    issue_type="required",
+                )
+            )
+            return findings
+        try:
+            sub = read_submission(value, rtype, ver)
+        except Exception as exc:  # noqa: BLE001 - the reader is defensive; this is a last resort
+            log.warning("reader failed on a %s: %s", rtype, type(exc).__name__)
+            findings.append(
+                _input_finding(
+                    "STR004",
+                    f"The {rtype} could not be read: its structure is not valid.",
+                    rtype,
+                    severity=Severity.FATAL,
+                    issue_type="structure",
+                    diagnostics=f"{type(exc).__name__}",
+                )
+            )
+            return findings
+        if not sub.cases:
+            findings.append(
+                _input_finding(
+                    "INP008",
+                    f"The {rtype} holds no Claim, Procedure or ServiceRequest: no coding rule applied.",
+                    rtype,
+                    severity=Severity.INFORMATION,
+                    issue_type="informational",
+                )
+            )
+        findings.extend(self.run_rules(sub))
+        return _dedupe(findings)
+
+    def run_rules(self, sub: Submission) -> list[Finding]:
+        ctx = RuleContext(sub, self.tx)
+        out: list[Finding] = []
+        for rule in self.rules:
+            try:
+                out.extend(rule.check(ctx))
+            except Exception as exc:
+                log.exception("rule %s failed", rule.id)
+                out.append(
+                    Finding(
+                        rule.id,
+                        Severity.FATAL,
+                        "exception",
+                        f"Rule {rule.id} could not run on this input; other rules ran.",
+                        [],
+                        f"{type(exc).__name__}: {exc}"[:300],
+                        rule.name,
+                    )
+                )
+        return out
+
+
+def _dedupe(findings: list[Finding]) -> list[Finding]:
+    seen: set[tuple] = set()
+    out = []
+    for f in findings:
+        key = (f.rule_id, tuple(f.expression), f.text)
+        if key not in seen:
+            seen.add(key)
+            out.append(f)
+    return out

@@ -1,0 +1,194 @@
+"""The case model: what a rule sees of the submitted resources.
+
+Every value keeps the FHIRPath (``path``) of where it came from in the submitted input, so a
+finding can point at it. The reader (``fhirplugin.fhir.extract``) builds these from plain JSON
+dicts; rules never touch fhir.resources models or raw JSON, so the reader can be swapped for a
+faster one without touching any rule.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+CPT = "http://www.ama-assn.org/go/cpt"
+HCPCS = "https://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets"
+ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
+SNOMED = "http://snomed.info/sct"
+DICOM = "http://dicom.nema.org/resources/ontology/DCM"
+
+
+@dataclass(slots=True, frozen=True)
+class Coded:
+    """One coding: ``system`` may be None when the input gave none."""
+
+    system: str | None
+    code: str
+    path: str
+    display: str | None = None
+
+    @property
+    def is_cpt(self) -> bool:
+        return self.system == CPT
+
+
+@dataclass(slots=True)
+class Diagnosis:
+    """A diagnosis on the claim (``Claim.diagnosis[n]``) or a reason on a Procedure/ServiceRequest."""
+
+    codes: list[Coded]
+    path: str
+    sequence: int | None = None
+
+    def icd10(self) -> list[Coded]:
+        return [c for c in self.codes if c.system == ICD10CM]
+
+
+@dataclass(slots=True)
+class DiagnosisPointer:
+    """``Claim.item.diagnosisSequence[k]``: ``target`` is None when no diagnosis has that sequence."""
+
+    sequence: int
+    path: str
+    target: Diagnosis | None
+
+
+@dataclass(slots=True)
+class Device:
+    """A device named on a Procedure (focalDevice / usedReference / usedCode / used)."""
+
+    path: str
+    codes: list[Coded] = field(default_factory=list)
+    # normalised action: "implanted" (left in place), "removed", "used" (no action stated)
+    action: str = "used"
+    display: str | None = None
+
+
+@dataclass(slots=True)
+class Attachment:
+    """Documentation linked to a procedure or claim: DiagnosticReport, ImagingStudy, supportingInfo."""
+
+    kind: str  # "DiagnosticReport" | "ImagingStudy" | "supportingInfo" | "DocumentReference" | ...
+    path: str
+    codes: list[Coded] = field(default_factory=list)
+    modalities: list[Coded] = field(default_factory=list)
+    resolved: bool = True
+
+
+@dataclass(slots=True)
+class ProcedureInfo:
+    """Details of a procedure as documented in a Procedure or ServiceRequest resource."""
+
+    resource_type: str  # "Procedure" | "ServiceRequest" | "Claim.procedure"
+    path: str  # FHIRPath of the resource (or Claim.procedure[n]) in the input
+    codes: list[Coded] = field(default_factory=list)
+    body_sites: list[Coded] = field(default_factory=list)
+    approaches: list[Coded] = field(default_factory=list)  # procedure-method / approach
+    guidance: list[Coded] = field(default_factory=list)  # imaging guidance modality
+    devices: list[Device] = field(default_factory=list)
+    reasons: list[Diagnosis] = field(default_factory=list)
+    reports: list[Attachment] = field(default_factory=list)
+    collections: int | None = None  # number of separate collections, when stated
+    date: dt.date | None = None
+    status: str | None = None
+    resource_id: str | None = None
+
+
+@dataclass(slots=True)
+class Quantity:
+    value: float | None
+    path: str | None  # None when the line had no quantity (then value is 1 by convention)
+
+
+@dataclass(slots=True)
+class ServiceLine:
+    """One billed or ordered service: a ``Claim.item``, or the code of a Procedure/ServiceRequest."""
+
+    path: str  # Claim.item[0] / Bundle.entry[1].resource (for an order)
+    code: Coded | None  # the CPT/HCPCS coding (first CPT, else first coding)
+    codes: list[Coded]  # every coding of productOrService / code
+    code_path: str  # productOrService / code element path
+    modifiers: list[Coded] = field(default_factory=list)
+    units: Quantity = field(default_factory=lambda: Quantity(1, None))
+    date: dt.date | None = None
+    date_path: str | None = None
+    body_sites: list[Coded] = field(default_factory=list)
+    approaches: list[Coded] = field(default_factory=list)
+    diagnosis_pointers: list[DiagnosisPointer] = field(default_factory=list)
+    procedures: list[ProcedureInfo] = field(default_factory=list)  # linked procedure documentation
+    patient: str | None = None  # reference string; never logged
+    provider: str | None = None
+    sequence: int | None = None
+    resource_path: str = ""  # FHIRPath of the owning resource
+    resource_type: str = "Claim"  # Claim | Procedure | ServiceRequest
+
+    @property
+    def cpt(self) -> str | None:
+        return self.code.code if self.code is not None and self.code.is_cpt else None
+
+    @property
+    def modifier_codes(self) -> list[str]:
+        return [m.code for m in self.modifiers]
+
+    @property
+    def unit_count(self) -> float:
+        return 1 if self.units.value is None else self.units.value
+
+    def diagnoses(self) -> list[Diagnosis]:
+        """Diagnoses for this line: through the pointers, else the linked procedures' reasons."""
+        out = [p.target for p in self.diagnosis_pointers if p.target is not None]
+        if not out:
+            for proc in self.procedures:
+                out.extend(proc.reasons)
+        return out
+
+    def all_body_sites(self) -> list[Coded]:
+        sites = list(self.body_sites)
+        for proc in self.procedures:
+            sites.extend(proc.body_sites)
+        return sites
+
+    def all_approaches(self) -> list[Coded]:
+        out = list(self.approaches)
+        for proc in self.procedures:
+            out.extend(proc.approaches)
+        return out
+
+
+@dataclass(slots=True)
+class Case:
+    """One claim, or one standalone Procedure or ServiceRequest, as the rules see it."""
+
+    resource_type: str  # Claim | Procedure | ServiceRequest
+    path: str  # FHIRPath of the resource within the input: "Claim" or "Bundle.entry[3].resource"
+    lines: list[ServiceLine] = field(default_factory=list)
+    diagnoses: list[Diagnosis] = field(default_factory=list)
+    procedures: list[ProcedureInfo] = field(default_factory=list)  # all documented procedures
+    supporting_info: list[Attachment] = field(default_factory=list)
+    patient: str | None = None
+    provider: str | None = None
+    resource_id: str | None = None
+    claim_type: str | None = None  # professional | institutional | ...
+    submitted_procedure: bool = False  # a Procedure resource was submitted with it
+
+
+@dataclass(slots=True)
+class Submission:
+    """Everything read from one top-level input resource (a Bundle or a single resource)."""
+
+    cases: list[Case] = field(default_factory=list)
+    fhir_version: str = "R4"
+
+    def lines(self) -> list[ServiceLine]:
+        return [line for case in self.cases for line in case.lines]
+
+    def same_session(self, line: ServiceLine) -> list[ServiceLine]:
+        """Other lines for the same patient, provider and date of service (the NCCI scope)."""
+        return [
+            other
+            for other in self.lines()
+            if other is not line
+            and other.patient == line.patient
+            and other.provider == line.provider
+            and other.date == line.date
+        ]

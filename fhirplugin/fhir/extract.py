@@ -1,0 +1,586 @@
+"""Build the case model (:mod:`fhirplugin.fhir.case`) from plain JSON dicts, R4/R4B and R5.
+
+The reader is defensive: structure errors are reported by :mod:`fhirplugin.fhir.structure`; here a
+value of the wrong shape is skipped, never raised on. References between Bundle entries resolve by
+``fullUrl`` and by ``Type/id``; ``#id`` resolves to contained resources.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+from fhirplugin.fhir.case import (
+    CPT,
+    Attachment,
+    Case,
+    Coded,
+    Device,
+    Diagnosis,
+    DiagnosisPointer,
+    ProcedureInfo,
+    Quantity,
+    ServiceLine,
+    Submission,
+)
+from fhirplugin.findings import CANONICAL_BASE
+
+EXT_METHOD = "http://hl7.org/fhir/StructureDefinition/procedure-method"
+EXT_APPROACH = f"{CANONICAL_BASE}/StructureDefinition/procedure-approach"
+EXT_GUIDANCE = f"{CANONICAL_BASE}/StructureDefinition/imaging-guidance"
+EXT_COLLECTIONS = f"{CANONICAL_BASE}/StructureDefinition/collection-count"
+EXT_MODIFIER = f"{CANONICAL_BASE}/StructureDefinition/cpt-modifier"
+APPROACH_SYSTEM = f"{CANONICAL_BASE}/CodeSystem/approach"  # percutaneous, transvaginal, transrectal, open, ...
+DEVICE_ACTION_SYSTEM = f"{CANONICAL_BASE}/CodeSystem/device-action"  # implanted (left in place), removed
+CHECKED_TYPES = ("Claim", "Procedure", "ServiceRequest")
+
+
+def _list(value) -> list:
+    return value if isinstance(value, list) else []
+
+
+def _dict(value) -> dict:
+    return value if isinstance(value, dict) else {}
+
+
+def _str(value) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def parse_date(value) -> dt.date | None:
+    if not isinstance(value, str) or len(value) < 10:
+        return None
+    try:
+        return dt.date.fromisoformat(value[:10])
+    except ValueError:
+        return None
+
+
+def codings(cc, path: str) -> list[Coded]:
+    """Codings of a CodeableConcept at ``path`` (each keeps ``path.coding[k]``)."""
+    out = []
+    for k, c in enumerate(_list(_dict(cc).get("coding"))):
+        code = _str(_dict(c).get("code"))
+        if code:
+            out.append(
+                Coded(_str(c.get("system")), code.strip(), f"{path}.coding[{k}]", _str(c.get("display")))
+            )
+    return out
+
+
+def coding(c, path: str) -> list[Coded]:
+    """A bare Coding at ``path``."""
+    code = _str(_dict(c).get("code"))
+    return [Coded(_str(c.get("system")), code.strip(), path, _str(c.get("display")))] if code else []
+
+
+def primary(codes: list[Coded]) -> Coded | None:
+    for c in codes:
+        if c.system == CPT:
+            return c
+    return codes[0] if codes else None
+
+
+def extension_codes(resource: dict, path: str, *urls: str) -> list[Coded]:
+    out = []
+    for k, ext in enumerate(_list(resource.get("extension"))):
+        ext = _dict(ext)
+        if ext.get("url") in urls:
+            epath = f"{path}.extension[{k}]"
+            if "valueCodeableConcept" in ext:
+                out.extend(codings(ext["valueCodeableConcept"], f"{epath}.valueCodeableConcept"))
+            elif "valueCoding" in ext:
+                out.extend(coding(ext["valueCoding"], f"{epath}.valueCoding"))
+            elif "valueCode" in ext and _str(ext["valueCode"]):
+                out.append(Coded(None, ext["valueCode"], f"{epath}.valueCode"))
+    return out
+
+
+def extension_int(resource: dict, url: str) -> int | None:
+    for ext in _list(resource.get("extension")):
+        ext = _dict(ext)
+        if ext.get("url") == url:
+            val = ext.get("valueInteger", ext.get("valuePositiveInt"))
+            if isinstance(val, int) and not isinstance(val, bool):
+                return val
+    return None
+
+
+@dataclass(slots=True)
+class Located:
+    resource: dict
+    path: str
+
+
+@dataclass
+class Index:
+    """Resources of one input, addressable by reference."""
+
+    by_ref: dict[str, Located] = field(default_factory=dict)
+    all: list[Located] = field(default_factory=list)
+
+    def add(self, resource: dict, path: str, full_url: str | None = None) -> None:
+        loc = Located(resource, path)
+        self.all.append(loc)
+        rtype, rid = _str(resource.get("resourceType")), _str(resource.get("id"))
+        if rtype and rid:
+            self.by_ref.setdefault(f"{rtype}/{rid}", loc)
+        if full_url:
+            self.by_ref.setdefault(full_url, loc)
+            if rtype and rid and full_url.endswith(f"/{rtype}/{rid}"):
+                self.by_ref.setdefault(f"{rtype}/{rid}", loc)
+
+    def resolve(self, ref, container: Located | None = None) -> Located | None:
+        reference = _str(_dict(ref).get("reference"))
+        if not reference:
+            return None
+        if reference.startswith("#") and container is not None:
+            for k, c in enumerate(_list(container.resource.get("contained"))):
+                if _dict(c).get("id") == reference[1:]:
+                    return Located(c, f"{container.path}.contained[{k}]")
+            return None
+        if reference in self.by_ref:
+            return self.by_ref[reference]
+        # absolute URL ending in Type/id
+        parts = reference.rstrip("/").split("/")
+        if len(parts) >= 2:
+            return self.by_ref.get(f"{parts[-2]}/{parts[-1]}")
+        return None
+
+    def of_type(self, rtype: str) -> list[Located]:
+        return [loc for loc in self.all if loc.resource.get("resourceType") == rtype]
+
+
+def _ref_str(ref) -> str | None:
+    return _str(_dict(ref).get("reference"))
+
+
+def build_index(top: dict, base: str) -> Index:
+    idx = Index()
+    if top.get("resourceType") == "Bundle":
+        for i, entry in enumerate(_list(top.get("entry"))):
+            res = _dict(entry).get("resource")
+            if isinstance(res, dict):
+                idx.add(res, f"{base}.entry[{i}].resource", _str(entry.get("fullUrl")))
+    elif top.get("resourceType") == "Parameters":
+        for i, param in enumerate(_list(top.get("parameter"))):
+            res = _dict(param).get("resource")
+            if isinstance(res, dict):
+                idx.add(res, f"{base}.parameter[{i}].resource")
+                if res.get("resourceType") == "Bundle":
+                    inner = build_index(res, f"{base}.parameter[{i}].resource")
+                    for loc in inner.all[0:]:
+                        idx.all.append(loc)
+                    idx.by_ref.update({k: v for k, v in inner.by_ref.items() if k not in idx.by_ref})
+    else:
+        idx.add(top, base)
+    return idx
+
+
+# ---------------------------------------------------------------- documentation resources
+def _modalities(study: dict, path: str) -> list[Coded]:
+    out = []
+    for k, m in enumerate(_list(study.get("modality"))):
+        m = _dict(m)
+        if "coding" in m:  # R5 CodeableConcept
+            out.extend(codings(m, f"{path}.modality[{k}]"))
+        else:  # R4 Coding
+            out.extend(coding(m, f"{path}.modality[{k}]"))
+    return out
+
+
+def attachment(loc: Located) -> Attachment:
+    res = loc.resource
+    rtype = _str(res.get("resourceType")) or "Resource"
+    codes = codings(res.get("code"), f"{loc.path}.code") if isinstance(res.get("code"), dict) else []
+    mods = _modalities(res, loc.path) if rtype == "ImagingStudy" else []
+    return Attachment(kind=rtype, path=loc.path, codes=codes, modalities=mods)
+
+
+def _reasons(res: dict, path: str, idx: Index, container: Located) -> list[Diagnosis]:
+    out: list[Diagnosis] = []
+    for k, cc in enumerate(_list(res.get("reasonCode"))):
+        out.append(Diagnosis(codings(cc, f"{path}.reasonCode[{k}]"), f"{path}.reasonCode[{k}]"))
+    for ref in _list(res.get("reasonReference")):
+        target = idx.resolve(ref, container)
+        if target is not None and target.resource.get("resourceType") == "Condition":
+            out.append(Diagnosis(codings(target.resource.get("code"), f"{target.path}.code"), target.path))
+    for k, cr in enumerate(_list(res.get("reason"))):  # R5 CodeableReference
+        cr = _dict(cr)
+        if "concept" in cr:
+            out.append(
+                Diagnosis(codings(cr["concept"], f"{path}.reason[{k}].concept"), f"{path}.reason[{k}]")
+            )
+        target = idx.resolve(cr.get("reference"), container)
+        if target is not None and target.resource.get("resourceType") == "Condition":
+            out.append(Diagnosis(codings(target.resource.get("code"), f"{target.path}.code"), target.path))
+    return [d for d in out if d.codes]
+
+
+_IMPLANT_WORDS = ("implant", "insert", "placed", "placement", "left in place", "left-in-place", "indwelling")
+_REMOVE_WORDS = ("remov", "explant", "withdraw")
+
+
+def _device_action(action, path: str) -> str:
+    texts = [c.code.lower() + " " + (c.display or "").lower() for c in codings(action, path)]
+    texts.append((_str(_dict(action).get("text")) or "").lower())
+    blob = " ".join(texts)
+    if any(w in blob for w in _REMOVE_WORDS):
+        return "removed"
+    if any(w in blob for w in _IMPLANT_WORDS):
+        return "implanted"
+    return "used"
+
+
+def _device_codes(ref, idx: Index, container: Located) -> tuple[list[Coded], str | None]:
+    display = _str(_dict(ref).get("display"))
+    target = idx.resolve(ref, container)
+    if target is None or target.resource.get("resourceType") != "Device":
+        return [], display
+    dev = target.resource
+    codes: list[Coded] = []
+    dtype = dev.get("type")
+    if isinstance(dtype, dict):  # R4
+        codes = codings(dtype, f"{target.path}.type")
+    else:  # R5: list
+        for k, cc in enumerate(_list(dtype)):
+            codes.extend(codings(cc, f"{target.path}.type[{k}]"))
+    if not display:
+        names = _list(dev.get("deviceName")) or _list(dev.get("name"))
+        display = _str(_dict(names[0]).get("name") or _dict(names[0]).get("value")) if names else None
+    return codes, display
+
+
+def _devices(res: dict, path: str, idx: Index, container: Located) -> list[Device]:
+    out = []
+    for k, fd in enumerate(_list(res.get("focalDevice"))):
+        fd = _dict(fd)
+        codes, display = _device_codes(fd.get("manipulated"), idx, container)
+        out.append(
+            Device(
+                f"{path}.focalDevice[{k}]",
+                codes,
+                _device_action(fd.get("action"), f"{path}.focalDevice[{k}].action"),
+                display,
+            )
+        )
+    for k, ref in enumerate(_list(res.get("usedReference"))):
+        codes, display = _device_codes(ref, idx, container)
+        out.append(Device(f"{path}.usedReference[{k}]", codes, "used", display))
+    for k, cc in enumerate(_list(res.get("usedCode"))):
+        out.append(Device(f"{path}.usedCode[{k}]", codings(cc, f"{path}.usedCode[{k}]"), "used"))
+    for k, cr in enumerate(_list(res.get("used"))):  # R5
+        cr = _dict(cr)
+        codes = codings(cr.get("concept"), f"{path}.used[{k}].concept")
+        more, display = _device_codes(cr.get("reference"), idx, container)
+        out.append(Device(f"{path}.used[{k}]", codes + more, "used", display))
+    return out
+
+
+def procedure_info(loc: Located, idx: Index) -> ProcedureInfo:
+    """A Procedure or ServiceRequest resource as procedure documentation."""
+    res, path = loc.resource, loc.path
+    rtype = _str(res.get("resourceType")) or "Procedure"
+    code = res.get("code")
+    if rtype == "ServiceRequest" and isinstance(code, dict) and "concept" in code:
+        codes = codings(code["concept"], f"{path}.code.concept")
+    else:
+        codes = codings(code, f"{path}.code")
+    sites = []
+    for k, cc in enumerate(_list(res.get("bodySite"))):
+        sites.extend(codings(cc, f"{path}.bodySite[{k}]"))
+    approaches = extension_codes(res, path, EXT_METHOD, EXT_APPROACH)
+    guidance = extension_codes(res, path, EXT_GUIDANCE)
+    reports: list[Attachment] = []
+    for k, ref in enumerate(_list(res.get("report"))):
+        target = idx.resolve(ref, loc)
+        att = (
+            attachment(target)
+            if target
+            else Attachment(kind="Reference", path=f"{path}.report[{k}]", resolved=False)
+        )
+        reports.append(att)
+    # reverse links: ImagingStudy.procedureReference (R4) / .procedure (R5), DiagnosticReport.basedOn
+    own_refs = {f"{rtype}/{res.get('id')}"} if res.get("id") else set()
+    own_refs |= {k for k, v in idx.by_ref.items() if v.resource is res}
+    if own_refs:
+        for other in idx.all:
+            o = other.resource
+            ot = o.get("resourceType")
+            links: list = []
+            if ot == "ImagingStudy":
+                links = _list(o.get("procedureReference")) + [
+                    _dict(p).get("reference") for p in _list(o.get("procedure"))
+                ]
+                links += [o.get("basedOn")] if isinstance(o.get("basedOn"), dict) else _list(o.get("basedOn"))
+            elif ot == "DiagnosticReport":
+                links = _list(o.get("basedOn")) + _list(o.get("partOf"))
+            linked = any(_ref_str(r) in own_refs for r in links if isinstance(r, dict))
+            if linked and not any(r.path == other.path for r in reports):
+                reports.append(attachment(other))
+    # DICOM modality of linked imaging studies counts as guidance modality when none is stated
+    if not guidance:
+        for att in reports:
+            guidance.extend(att.modalities)
+    date = None
+    for key in ("performedDateTime", "occurrenceDateTime"):
+        date = date or parse_date(res.get(key))
+    for key in ("performedPeriod", "occurrencePeriod"):
+        date = date or parse_date(_dict(res.get(key)).get("start"))
+    if rtype == "ServiceRequest":
+        date = date or parse_date(res.get("authoredOn"))
+    return ProcedureInfo(
+        resource_type=rtype,
+        path=path,
+        codes=codes,
+        body_sites=sites,
+        approaches=approaches,
+        guidance=guidance,
+        devices=_devices(res, path, idx, loc),
+        reasons=_reasons(res, path, idx, loc),
+        reports=reports,
+        collections=extension_int(res, EXT_COLLECTIONS),
+        date=date,
+        status=_str(res.get("status")),
+        resource_id=_str(res.get("id")),
+    )
+
+
+# ---------------------------------------------------------------- claims
+def _claim_diagnoses(claim: Located, idx: Index) -> list[Diagnosis]:
+    out = []
+    for k, d in enumerate(_list(claim.resource.get("diagnosis"))):
+        d = _dict(d)
+        path = f"{claim.path}.diagnosis[{k}]"
+        seq = d.get("sequence") if isinstance(d.get("sequence"), int) else None
+        codes = codings(d.get("diagnosisCodeableConcept"), f"{path}.diagnosisCodeableConcept")
+        target = idx.resolve(d.get("diagnosisReference"), claim)
+        if target is not None and target.resource.get("resourceType") == "Condition":
+            codes += codings(target.resource.get("code"), f"{target.path}.code")
+        out.append(Diagnosis(codes, path, seq))
+    return out
+
+
+def _claim_procedures(claim: Located, idx: Index) -> list[tuple[int | None, ProcedureInfo]]:
+    out = []
+    for k, p in enumerate(_list(claim.resource.get("procedure"))):
+        p = _dict(p)
+        path = f"{claim.path}.procedure[{k}]"
+        seq = p.get("sequence") if isinstance(p.get("sequence"), int) else None
+        target = idx.resolve(p.get("procedureReference"), claim)
+        if target is not None and target.resource.get("resourceType") == "Procedure":
+            out.append((seq, procedure_info(target, idx)))
+        elif isinstance(p.get("procedureCodeableConcept"), dict):
+            codes = codings(p["procedureCodeableConcept"], f"{path}.procedureCodeableConcept")
+            out.append(
+                (seq, ProcedureInfo("Claim.procedure", path, codes=codes, date=parse_date(p.get("date"))))
+            )
+    return out
+
+
+def _item_sites(item: dict, path: str) -> list[Coded]:
+    site = item.get("bodySite")
+    out: list[Coded] = []
+    if isinstance(site, dict):  # R4
+        out = codings(site, f"{path}.bodySite")
+        for k, cc in enumerate(_list(item.get("subSite"))):
+            out.extend(codings(cc, f"{path}.subSite[{k}]"))
+    else:  # R5: bodySite[] { site[] CodeableReference, subSite[] }
+        for k, bs in enumerate(_list(site)):
+            bs = _dict(bs)
+            for j, cr in enumerate(_list(bs.get("site"))):
+                out.extend(codings(_dict(cr).get("concept"), f"{path}.bodySite[{k}].site[{j}].concept"))
+            for j, cc in enumerate(_list(bs.get("subSite"))):
+                out.extend(codings(cc, f"{path}.bodySite[{k}].subSite[{j}]"))
+    return out
+
+
+def _modifiers(item: dict, path: str) -> list[Coded]:
+    out = []
+    for k, cc in enumerate(_list(item.get("modifier"))):
+        out.extend(codings(cc, f"{path}.modifier[{k}]"))
+    return out
+
+
+def claim_case(claim: Located, idx: Index, claimed_procs: set[str]) -> Case:
+    res, base = claim.resource, claim.path
+    patient, provider = _ref_str(res.get("patient")), _ref_str(res.get("provider"))
+    diagnoses = _claim_diagnoses(claim, idx)
+    by_seq = {d.sequence: d for d in diagnoses if d.sequence is not None}
+    procs = _claim_procedures(claim, idx)
+    proc_by_seq = {s: p for s, p in procs if s is not None}
+    billable = parse_date(_dict(res.get("billablePeriod")).get("start"))
+    supporting = []
+    for k, si in enumerate(_list(res.get("supportingInfo"))):
+        si = _dict(si)
+        target = idx.resolve(si.get("valueReference"), claim)
+        if target is not None:
+            att = attachment(target)
+            att.path = f"{base}.supportingInfo[{k}]"
+        else:
+            att = Attachment(
+                "supportingInfo",
+                f"{base}.supportingInfo[{k}]",
+                codes=codings(si.get("code"), f"{base}.supportingInfo[{k}].code"),
+            )
+        supporting.append(att)
+    case = Case(
+        "Claim",
+        base,
+        diagnoses=diagnoses,
+        procedures=[p for _, p in procs],
+        supporting_info=supporting,
+        patient=patient,
+        provider=provider,
+        resource_id=_str(res.get("id")),
+    )
+    ctype = codings(res.get("type"), f"{base}.type")
+    case.claim_type = ctype[0].code if ctype else None
+    for proc in case.procedures:
+        claimed_procs.add(proc.path)
+    standalone = [procedure_info(loc, idx) for loc in idx.of_type("Procedure")]
+    for i, item in enumerate(_list(res.get("item"))):
+        item = _dict(item)
+        path = f"{base}.item[{i}]"
+        pos = item.get("productOrService")
+        codes = codings(pos, f"{path}.productOrService")
+        date, date_path = parse_date(item.get("servicedDate")), f"{path}.servicedDate"
+        if date is None and isinstance(item.get("servicedPeriod"), dict):
+            date, date_path = parse_date(item["servicedPeriod"].get("start")), f"{path}.servicedPeriod.start"
+        if date is None and billable is not None:
+            date, date_path = billable, f"{base}.billablePeriod.start"
+        qty = item.get("quantity")
+        units = Quantity(1, None)
+        if isinstance(qty, dict) and "value" in qty:
+            v = qty["value"]
+            units = Quantity(
+                float(v) if isinstance(v, int | float) and not isinstance(v, bool) else None,
+                f"{path}.quantity.value",
+            )
+        pointers = []
+        for k, seq in enumerate(_list(item.get("diagnosisSequence"))):
+            if isinstance(seq, int):
+                pointers.append(DiagnosisPointer(seq, f"{path}.diagnosisSequence[{k}]", by_seq.get(seq)))
+        line = ServiceLine(
+            path=path,
+            code=primary(codes),
+            codes=codes,
+            code_path=f"{path}.productOrService",
+            modifiers=_modifiers(item, path) + extension_codes(item, path, EXT_MODIFIER),
+            units=units,
+            date=date,
+            date_path=date_path if date else None,
+            body_sites=_item_sites(item, path),
+            approaches=extension_codes(item, path, EXT_METHOD, EXT_APPROACH),
+            diagnosis_pointers=pointers,
+            patient=patient,
+            provider=provider,
+            sequence=item.get("sequence") if isinstance(item.get("sequence"), int) else None,
+            resource_path=base,
+            resource_type="Claim",
+        )
+        linked = [proc_by_seq[s] for s in _list(item.get("procedureSequence")) if s in proc_by_seq]
+        if not linked and line.cpt:
+            linked = [p for p in case.procedures if any(c.code == line.cpt and c.is_cpt for c in p.codes)]
+        if not linked and line.cpt:
+            linked = [
+                p
+                for p in standalone
+                if any(c.code == line.cpt and c.is_cpt for c in p.codes)
+                and _patient_of(idx, p) in (None, patient)
+            ]
+        line.procedures = linked
+        for p in linked:
+            claimed_procs.add(p.path)
+            if p.resource_type == "Procedure":
+                case.submitted_procedure = True
+            if p not in case.procedures:
+                case.procedures.append(p)
+        case.lines.append(line)
+    return case
+
+
+def _patient_of(idx: Index, proc: ProcedureInfo) -> str | None:
+    for loc in idx.all:
+        if loc.path == proc.path:
+            return _ref_str(loc.resource.get("subject"))
+    return None
+
+
+def order_case(loc: Located, idx: Index) -> Case:
+    """A standalone Procedure or ServiceRequest: one service line from its code."""
+    res, base = loc.resource, loc.path
+    info = procedure_info(loc, idx)
+    rtype = info.resource_type
+    code_path = (
+        f"{base}.code.concept"
+        if rtype == "ServiceRequest" and "concept" in _dict(res.get("code"))
+        else f"{base}.code"
+    )
+    patient = _ref_str(res.get("subject"))
+    if rtype == "ServiceRequest":
+        provider = _ref_str(res.get("requester"))
+        performers = _list(res.get("performer"))
+        provider = provider or (_ref_str(performers[0]) if performers else None)
+    else:
+        performers = _list(res.get("performer"))
+        provider = _ref_str(_dict(performers[0]).get("actor")) if performers else None
+    units = Quantity(1, None)
+    qq = res.get("quantityQuantity")
+    if (
+        isinstance(qq, dict)
+        and isinstance(qq.get("value"), int | float)
+        and not isinstance(qq.get("value"), bool)
+    ):
+        units = Quantity(float(qq["value"]), f"{base}.quantityQuantity.value")
+    date_path = None
+    if info.date:
+        for key in ("performedDateTime", "occurrenceDateTime", "authoredOn"):
+            if key in res:
+                date_path = f"{base}.{key}"
+                break
+        else:
+            for key in ("performedPeriod", "occurrencePeriod"):
+                if key in res:
+                    date_path = f"{base}.{key}.start"
+                    break
+    line = ServiceLine(
+        path=base,
+        code=primary(info.codes),
+        codes=info.codes,
+        code_path=code_path,
+        modifiers=extension_codes(res, base, EXT_MODIFIER),
+        units=units,
+        date=info.date,
+        date_path=date_path,
+        procedures=[info],
+        patient=patient,
+        provider=provider,
+        resource_path=base,
+        resource_type=rtype,
+    )
+    return Case(
+        rtype,
+        base,
+        lines=[line],
+        diagnoses=list(info.reasons),
+        procedures=[info],
+        patient=patient,
+        provider=provider,
+        resource_id=info.resource_id,
+        submitted_procedure=rtype == "Procedure",
+    )
+
+
+def read_submission(top: dict, base: str, version: str) -> Submission:
+    """All cases in one top-level input (a resource, a Bundle, or Parameters wrapping one)."""
+    idx = build_index(top, base)
+    sub = Submission(fhir_version=version)
+    claimed: set[str] = set()
+    for loc in idx.of_type("Claim"):
+        sub.cases.append(claim_case(loc, idx, claimed))
+    for loc in idx.all:
+        rtype = loc.resource.get("resourceType")
+        if rtype in ("Procedure", "ServiceRequest") and loc.path not in claimed:
+            sub.cases.append(order_case(loc, idx))
+    return sub

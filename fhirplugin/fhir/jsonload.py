@@ -1,0 +1,138 @@
+"""Turn bytes into top-level JSON values, safely: size cap, depth cap, JSON or NDJSON.
+
+Nothing here raises on bad input: every problem becomes an :class:`InputProblem` that the
+engine reports as an OperationOutcome issue, and the other resources in the input still run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import orjson
+
+DEFAULT_MAX_BYTES = 16 * 1024 * 1024  # one resource (one JSON document or one NDJSON line)
+DEFAULT_MAX_DEPTH = 64  # FHIR resources nest ~15 deep; Bundle + contained stays well below this
+
+
+@dataclass(slots=True)
+class InputProblem:
+    code: str  # INP001 not JSON, INP004 too large / too deep, INP006 not a JSON object
+    text: str
+    diagnostics: str | None = None
+
+
+@dataclass(slots=True)
+class RawInput:
+    """One top-level value read from a file, a line of NDJSON, or an HTTP body."""
+
+    index: int  # 0-based position among the inputs of this source
+    line: int | None  # 1-based line in the source for NDJSON, None for a whole-file document
+    value: object | None = None
+    problems: list[InputProblem] = field(default_factory=list)
+
+
+def too_deep(value: object, limit: int) -> bool:
+    """True when JSON nesting exceeds ``limit`` (iterative: no recursion on hostile input)."""
+    stack: list[tuple[object, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            return True
+        if isinstance(item, dict):
+            stack.extend((v, depth + 1) for v in item.values() if isinstance(v, dict | list))
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item if isinstance(v, dict | list))
+    return False
+
+
+def _describe(exc: Exception) -> str:
+    msg = str(exc)
+    return msg.split(": line")[0] if msg else exc.__class__.__name__
+
+
+def parse_document(
+    data: bytes,
+    *,
+    index: int = 0,
+    line: int | None = None,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    max_depth: int = DEFAULT_MAX_DEPTH,
+) -> RawInput:
+    """Parse one JSON document (a whole file or one NDJSON line)."""
+    raw = RawInput(index=index, line=line)
+    where = f"line {line}" if line is not None else "the input"
+    if len(data) > max_bytes:
+        raw.problems.append(
+            InputProblem(
+                "INP004",
+                f"{where.capitalize()} is {len(data):,} bytes, above the {max_bytes:,}-byte limit for one resource; "
+                "split it (NDJSON, one resource per line) or raise the limit (FHIRPLUGIN_MAX_RESOURCE_BYTES).",
+            )
+        )
+        return raw
+    try:
+        value = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        if "depth" in str(exc).lower() or "recursion" in str(exc).lower():
+            raw.problems.append(
+                InputProblem(
+                    "INP004",
+                    f"{where.capitalize()} nests JSON deeper than {max_depth} levels; no FHIR resource does.",
+                )
+            )
+        else:
+            raw.problems.append(
+                InputProblem(
+                    "INP001",
+                    f"{where.capitalize()} is not valid JSON: {_describe(exc)}.",
+                    diagnostics=f"JSON decoder: {exc}",
+                )
+            )
+        return raw
+    if too_deep(value, max_depth):
+        raw.problems.append(
+            InputProblem(
+                "INP004",
+                f"{where.capitalize()} nests JSON deeper than {max_depth} levels; no FHIR resource does.",
+            )
+        )
+        return raw
+    if not isinstance(value, dict):
+        raw.problems.append(
+            InputProblem(
+                "INP006",
+                f"{where.capitalize()} is a JSON {type(value).__name__ if value is not None else 'null'}, "
+                "not a JSON object; a FHIR resource is an object with a resourceType.",
+            )
+        )
+        return raw
+    raw.value = value
+    return raw
+
+
+def split_inputs(
+    data: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES, max_depth: int = DEFAULT_MAX_DEPTH
+) -> list[RawInput]:
+    """Read a whole file: one JSON document, or NDJSON (one resource per line)."""
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    stripped = data.strip()
+    if not stripped:
+        return [RawInput(0, None, problems=[InputProblem("INP001", "The input is empty: no JSON found.")])]
+    lines = [ln for ln in stripped.split(b"\n") if ln.strip()]
+    if len(lines) > 1 and lines[0].strip().startswith(b"{") and lines[0].strip().endswith(b"}"):
+        # looks like NDJSON; confirm the first line stands alone as JSON
+        first = parse_document(lines[0], max_bytes=max_bytes, max_depth=max_depth)
+        if not any(p.code == "INP001" for p in first.problems):
+            return list(iter_ndjson(data, max_bytes=max_bytes, max_depth=max_depth))
+    return [parse_document(data, max_bytes=max_bytes, max_depth=max_depth)]
+
+
+def iter_ndjson(data: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES, max_depth: int = DEFAULT_MAX_DEPTH):
+    """Yield one RawInput per non-blank NDJSON line, numbering lines from 1."""
+    index = 0
+    for lineno, line in enumerate(data.split(b"\n"), start=1):
+        if not line.strip():
+            continue
+        yield parse_document(line, index=index, line=lineno, max_bytes=max_bytes, max_depth=max_depth)
+        index += 1

@@ -1,0 +1,170 @@
+"""Structural validation with fhir.resources: every pydantic error becomes a located Finding.
+
+R4 and R4B payloads are checked with the ``fhir.resources.R4B`` models, R5 with the default models.
+A Bundle (or Parameters) is checked as a shell and then entry by entry, so one broken entry does not
+hide the others and every error carries ``Bundle.entry[i].resource…``.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+
+from pydantic import ValidationError
+
+from fhirplugin.findings import Finding, Severity
+
+_ELEMENT = re.compile(r"^[a-z_][A-Za-z0-9_]*$|^resourceType$")
+
+
+@cache
+def model_class(resource_type: str, version: str):
+    """The fhir.resources model for a resource type, or None when the version has no such type."""
+    if not isinstance(resource_type, str) or not re.fullmatch(r"[A-Z][A-Za-z]{1,63}", resource_type):
+        return None
+    try:
+        if version == "R5":
+            from fhir.resources import get_fhir_model_class
+        else:
+            from fhir.resources.R4B import get_fhir_model_class
+        return get_fhir_model_class(resource_type)
+    except (KeyError, ValueError, ImportError, AttributeError):
+        return None
+
+
+def loc_to_path(base: str, loc: tuple) -> str:
+    parts = [base]
+    for part in loc:
+        if isinstance(part, int):
+            parts[-1] += f"[{part}]"
+        elif isinstance(part, str) and _ELEMENT.match(part) and part != "root":
+            parts.append(part)
+    return ".".join(parts)
+
+
+def _finding(
+    rule: str,
+    code: str,
+    text: str,
+    path: str,
+    diagnostics: str | None = None,
+    severity: Severity = Severity.ERROR,
+) -> Finding:
+    return Finding(
+        rule_id=rule,
+        severity=severity,
+        issue_type=code,
+        text=text,
+        expression=[path],
+        diagnostics=diagnostics,
+        rule_display=_DISPLAY.get(rule),
+    )
+
+
+_DISPLAY = {
+    "STR001": "structure.invalid-value",
+    "STR002": "structure.required-missing",
+    "STR003": "structure.unknown-element",
+    "STR004": "structure.unparseable",
+}
+
+
+def _convert(err: dict, base: str, rtype: str, version: str) -> Finding:
+    loc = tuple(err.get("loc") or ())
+    etype = err.get("type", "")
+    path = loc_to_path(base, loc)
+    msg = str(err.get("msg", "")).removeprefix("Value error, ")
+    if etype in ("missing", "model_field_validation.missing"):
+        return _finding(
+            "STR002", "required", f"{path} is required in FHIR {version} {rtype} but is missing.", path
+        )
+    if etype == "extra_forbidden":
+        name = path.rsplit(".", 1)[-1]
+        parent = path.rsplit(".", 1)[0]
+        return _finding(
+            "STR003",
+            "structure",
+            f"{parent} has an element '{name}' that FHIR {version} does not define there; "
+            "remove it or move it to an extension.",
+            path,
+        )
+    got = err.get("input")
+    shown = repr(got) if isinstance(got, str | int | float | bool) or got is None else type(got).__name__
+    if len(shown) > 60:
+        shown = shown[:57] + "..."
+    return _finding(
+        "STR001",
+        "value" if etype.endswith(("parsing", "_error", "value_error")) else "structure",
+        f"{path} has an invalid value ({shown}): {msg.rstrip('.')}.",
+        path,
+        diagnostics=f"pydantic error type {etype}",
+    )
+
+
+def validate_resource(resource: dict, version: str, base: str) -> list[Finding]:
+    """Check one resource (not descending into Bundle entries or Parameters resources)."""
+    rtype = resource.get("resourceType")
+    cls = model_class(rtype, version)
+    if cls is None:
+        return [
+            _finding(
+                "INP002",
+                "not-supported" if isinstance(rtype, str) else "required",
+                f"{base} has resourceType {rtype!r}, which is not a FHIR {version} resource type."
+                if isinstance(rtype, str)
+                else f"{base} has no resourceType: it is not a FHIR resource.",
+                base,
+            )
+        ]
+    try:
+        cls.model_validate(resource)
+    except ValidationError as exc:
+        seen: set[tuple[str, str]] = set()
+        out = []
+        for err in exc.errors(include_url=False):
+            f = _convert(err, base, rtype, version)
+            key = (f.expression[0], f.rule_id)
+            if key not in seen:
+                seen.add(key)
+                out.append(f)
+        return out
+    except Exception as exc:  # noqa: BLE001 - fhir.resources raises KeyError etc. on hostile shapes
+        return [
+            _finding(
+                "STR004",
+                "structure",
+                f"{base} could not be read as a FHIR {version} {rtype}: the structure is not valid.",
+                base,
+                diagnostics=f"{type(exc).__name__}: {str(exc)[:200]}",
+                severity=Severity.FATAL,
+            )
+        ]
+    return []
+
+
+def validate_tree(resource: dict, version: str, base: str) -> list[Finding]:
+    """Validate a resource and, for Bundle and Parameters, each resource it holds."""
+    rtype = resource.get("resourceType")
+    if rtype == "Bundle" and isinstance(resource.get("entry"), list):
+        shell = dict(resource)
+        shell["entry"] = [
+            {k: v for k, v in e.items() if k != "resource"} if isinstance(e, dict) else e
+            for e in resource["entry"]
+        ]
+        out = validate_resource(shell, version, base)
+        for i, entry in enumerate(resource["entry"]):
+            if isinstance(entry, dict) and isinstance(entry.get("resource"), dict):
+                out.extend(validate_tree(entry["resource"], version, f"{base}.entry[{i}].resource"))
+        return out
+    if rtype == "Parameters" and isinstance(resource.get("parameter"), list):
+        shell = dict(resource)
+        shell["parameter"] = [
+            {k: v for k, v in p.items() if k != "resource"} if isinstance(p, dict) else p
+            for p in resource["parameter"]
+        ]
+        out = validate_resource(shell, version, base)
+        for i, param in enumerate(resource["parameter"]):
+            if isinstance(param, dict) and isinstance(param.get("resource"), dict):
+                out.extend(validate_tree(param["resource"], version, f"{base}.parameter[{i}].resource"))
+        return out
+    return validate_resource(resource, version, base)

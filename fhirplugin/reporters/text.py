@@ -1,0 +1,49 @@
+"""Human-readable output, grouped by input resource; coloured on a terminal (rich)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TextIO
+
+from rich.console import Console
+from rich.markup import escape
+
+from fhirplugin.engine import Result
+from fhirplugin.findings import Severity
+
+STYLE = {
+    Severity.FATAL: "bold red",
+    Severity.ERROR: "red",
+    Severity.WARNING: "yellow",
+    Severity.INFORMATION: "cyan",
+}
+
+
+def _title(r: Result) -> str:
+    where = r.source + (f":{r.line}" if r.line is not None else "")
+    what = r.resource_type or "input"
+    if r.resource_id:
+        what += f"/{r.resource_id}"
+    return f"{where} {what} (FHIR {r.fhir_version})"
+
+
+def write(results: Sequence[Result], out: TextIO, *, color: bool | None = None) -> None:
+    console = Console(
+        file=out, force_terminal=color, no_color=color is False, highlight=False, soft_wrap=True
+    )
+    counts = dict.fromkeys(Severity, 0)
+    for r in results:
+        console.print(f"[bold]{escape(_title(r))}[/bold]")
+        if not r.findings:
+            console.print("  [green]ok[/green]  no problems found")
+        for f in r.findings:
+            counts[f.severity] += 1
+            where = ", ".join(f.expression) if f.expression else "-"
+            console.print(
+                f"  [{STYLE[f.severity]}]{f.severity.value:<11}[/]  [bold]{f.rule_id}[/bold]  {escape(where)}"
+            )
+            console.print(f"      {escape(f.text)}")
+            if f.diagnostics:
+                console.print(f"      [dim]{escape(f.diagnostics)}[/dim]")
+    summary = ", ".join(f"{n} {s.value}" for s, n in counts.items() if n) or "no issues"
+    console.print(f"{len(results)} resource(s) checked: {summary}")

@@ -1,0 +1,139 @@
+"""Rule base class and registry.
+
+A rule is a class with a stable ``id``, a default severity, an IssueType and a docstring with the
+sections *What it checks / Why / Example / Fix / Source*. Registering two rules with one id fails.
+"""
+
+from __future__ import annotations
+
+import re
+import textwrap
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar
+
+from fhirplugin.findings import Finding, Severity
+
+if TYPE_CHECKING:
+    from fhirplugin.fhir.case import Submission
+    from fhirplugin.tx.store import Terminology
+
+DOC_SECTIONS = ("What it checks", "Why", "Example", "Fix", "Source")
+RULE_ID = re.compile(r"^[A-Z]{3}\d{3}$")
+
+
+@dataclass(slots=True)
+class RuleContext:
+    """What a rule receives: the submission (all cases in one input) and the terminology."""
+
+    submission: Submission
+    tx: Terminology
+
+
+class Rule:
+    id: ClassVar[str]
+    name: ClassVar[str]  # short kebab-case name, e.g. "drainage.guidance-included"
+    family: ClassVar[str] = "generic"
+    severity: ClassVar[Severity] = Severity.ERROR
+    issue_type: ClassVar[str] = "business-rule"
+    # rules that only make sense for one layer (e.g. structure) can opt out of running on orders
+    applies_to: ClassVar[tuple[str, ...]] = ("Claim", "Procedure", "ServiceRequest")
+
+    def __init__(self, severity: Severity | None = None) -> None:
+        self.effective_severity = severity or self.severity
+
+    def check(self, ctx: RuleContext) -> Iterator[Finding]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def finding(
+        self,
+        text: str,
+        expression: str | list[str] | None,
+        *,
+        diagnostics: str | None = None,
+        severity: Severity | None = None,
+        fix: dict | None = None,
+        unverified: bool = False,
+        issue_type: str | None = None,
+    ) -> Finding:
+        """Build a Finding; ``severity`` lets a rule downgrade (e.g. error → warning) case by case.
+
+        A configured severity override replaces the rule's default, and scales a per-finding
+        downgrade the same way (a warning from an error rule stays one step below the override).
+        """
+        sev = severity or self.severity
+        if self.effective_severity is not self.severity:
+            sev = self.effective_severity if sev is self.severity else sev
+        if unverified:
+            note = "Rests on a fact not verified against the official source (tagged memory/inference)."
+            diagnostics = f"{diagnostics} {note}" if diagnostics else note
+        exprs = [expression] if isinstance(expression, str) else list(expression or [])
+        return Finding(
+            rule_id=self.id,
+            severity=sev,
+            issue_type=issue_type or self.issue_type,
+            text=text,
+            expression=exprs,
+            diagnostics=diagnostics,
+            rule_display=self.name,
+            fix=fix,
+            unverified=unverified,
+        )
+
+    @classmethod
+    def doc_sections(cls) -> dict[str, str]:
+        return parse_doc_sections(cls.__doc__ or "")
+
+    @classmethod
+    def summary(cls) -> str:
+        return (cls.__doc__ or "").strip().splitlines()[0].strip() if cls.__doc__ else ""
+
+
+def parse_doc_sections(doc: str) -> dict[str, str]:
+    """Split a rule docstring into its ``Section:`` blocks."""
+    import inspect
+
+    text = inspect.cleandoc(doc)
+    sections: dict[str, list[str]] = {}
+    current = None
+    for line in text.splitlines():
+        head = line.rstrip(":").strip()
+        if line.strip().endswith(":") and head in DOC_SECTIONS:
+            current = head
+            sections[current] = []
+        elif current:
+            sections[current].append(line)
+    return {k: textwrap.dedent("\n".join(v)).strip() for k, v in sections.items()}
+
+
+class Registry:
+    def __init__(self) -> None:
+        self._rules: dict[str, type[Rule]] = {}
+
+    def register(self, cls: type[Rule]) -> type[Rule]:
+        rid = getattr(cls, "id", None)
+        if not rid or not RULE_ID.match(rid):
+            raise ValueError(
+                f"rule {cls.__name__} has no valid id (three capitals and three digits): {rid!r}"
+            )
+        if rid in self._rules and self._rules[rid] is not cls:
+            raise ValueError(f"duplicate rule id {rid}: {self._rules[rid].__name__} and {cls.__name__}")
+        self._rules[rid] = cls
+        return cls
+
+    def get(self, rule_id: str) -> type[Rule] | None:
+        return self._rules.get(rule_id.upper())
+
+    def all(self) -> list[type[Rule]]:
+        return [self._rules[k] for k in sorted(self._rules)]
+
+    def __contains__(self, rule_id: str) -> bool:
+        return rule_id.upper() in self._rules
+
+
+REGISTRY = Registry()
+
+
+def register(cls: type[Rule]) -> type[Rule]:
+    """Class decorator: add a rule to the global registry (duplicate ids raise)."""
+    return REGISTRY.register(cls)

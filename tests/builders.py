@@ -1,0 +1,244 @@
+"""Build real FHIR R4 / R5 JSON from a short description, for rule cases and tests.
+
+Shorthand (YAML cases use the same keys)::
+
+    claim:
+      date: 2026-03-02            # default date of service for lines
+      diagnoses: [K65.1, C25.0]   # ICD-10-CM, sequences 1..n
+      lines:
+        - code: "49407"           # CPT unless `system` is given (system: null → no system)
+          units: 1
+          modifiers: ["59"]
+          site: "82849001"        # SNOMED body site(s) (str or list)
+          approach: transvaginal  # fhirplugin approach code (extension on the item)
+          dx: [1]                 # diagnosisSequence
+          procedure: 1            # procedureSequence → the n-th Procedure below
+    procedures:                   # Procedure resources; with them the claim goes in a Bundle
+      - code: "49407"
+        site: "82849001"
+        approach: transvaginal    # procedure-method extension
+        guidance: US              # DICOM modality (imaging-guidance extension)
+        devices: [implanted]      # focalDevice actions (implanted | removed | used); a catheter Device each
+        reasons: [K65.1]
+        imaging: US               # a linked ImagingStudy (post-placement / guidance documentation)
+        report: true              # a linked DiagnosticReport
+        collections: 2            # collection-count extension
+    orders:                       # ServiceRequest resources (order-sign drafts)
+      - {code: "49411", site: "41216001", reasons: [C61]}
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from fhirplugin.fhir.extract import (
+    APPROACH_SYSTEM,
+    DEVICE_ACTION_SYSTEM,
+    EXT_APPROACH,
+    EXT_COLLECTIONS,
+    EXT_GUIDANCE,
+    EXT_METHOD,
+)
+from fhirplugin.fhir.case import CPT, DICOM, ICD10CM, SNOMED
+
+DEFAULT_DATE = "2026-03-02"
+PATIENT = "Patient/p1"
+PROVIDER = "Practitioner/dr1"
+
+
+def _cc(system: str | None, code: str, display: str | None = None) -> dict:
+    c: dict = {"code": str(code)}
+    if system:
+        c = {"system": system, "code": str(code)}
+    if display:
+        c["display"] = display
+    return {"coding": [c]}
+
+
+def _as_list(v) -> list:
+    if v is None:
+        return []
+    return v if isinstance(v, list) else [v]
+
+
+def _code_cc(spec: dict) -> dict:
+    system = spec["system"] if "system" in spec else CPT
+    return _cc(system, spec["code"])
+
+
+def claim(spec: dict, version: str = "R4", *, proc_refs: list[str] | None = None) -> dict:
+    date = str(spec.get("date", DEFAULT_DATE))
+    res: dict[str, Any] = {
+        "resourceType": "Claim",
+        "id": spec.get("id", "c1"),
+        "status": "active",
+        "type": _cc("http://terminology.hl7.org/CodeSystem/claim-type", spec.get("type", "professional")),
+        "use": "claim",
+        "patient": {"reference": spec.get("patient", PATIENT)},
+        "created": date,
+        "provider": {"reference": spec.get("provider", PROVIDER)},
+        "priority": _cc("http://terminology.hl7.org/CodeSystem/processpriority", "normal"),
+        "insurance": [{"sequence": 1, "focal": True, "coverage": {"reference": "Coverage/cov1"}}],
+    }
+    if spec.get("diagnoses"):
+        res["diagnosis"] = [
+            {"sequence": i + 1, "diagnosisCodeableConcept": _cc(ICD10CM, code)}
+            for i, code in enumerate(spec["diagnoses"])
+        ]
+    if proc_refs:
+        res["procedure"] = [{"sequence": i + 1, "procedureReference": {"reference": ref}}
+                            for i, ref in enumerate(proc_refs)]
+    items = []
+    for i, ln in enumerate(spec.get("lines", [])):
+        item: dict[str, Any] = {"sequence": i + 1, "productOrService": _code_cc(ln)}
+        if ln.get("dx"):
+            item["diagnosisSequence"] = list(ln["dx"])
+        if ln.get("procedure"):
+            item["procedureSequence"] = _as_list(ln["procedure"])
+        if ln.get("modifiers"):
+            item["modifier"] = [_cc(CPT, m) for m in ln["modifiers"]]
+        item["servicedDate"] = str(ln.get("date", date))
+        if "units" in ln:
+            item["quantity"] = {"value": ln["units"]}
+        sites = _as_list(ln.get("site"))
+        if sites:
+            if version == "R5":
+                item["bodySite"] = [{"site": [{"concept": _cc(SNOMED, s)} for s in sites]}]
+            else:
+                item["bodySite"] = _cc(SNOMED, sites[0])
+                if len(sites) > 1:
+                    item["subSite"] = [_cc(SNOMED, s) for s in sites[1:]]
+        if ln.get("approach"):
+            item["extension"] = [{"url": EXT_APPROACH, "valueCodeableConcept": _cc(APPROACH_SYSTEM, ln["approach"])}]
+        items.append(item)
+    if items:
+        res["item"] = items
+    if version == "R5":
+        # R5 relaxed provider/priority/insurance to optional; keep them (valid in both)
+        pass
+    return res
+
+
+def procedure(spec: dict, version: str = "R4", *, pid: str, extra: list[dict]) -> dict:
+    """A Procedure; Devices, ImagingStudy and DiagnosticReport it links to go into ``extra``."""
+    res: dict[str, Any] = {
+        "resourceType": "Procedure",
+        "id": pid,
+        "status": spec.get("status", "completed"),
+        "code": _code_cc(spec),
+        "subject": {"reference": spec.get("patient", PATIENT)},
+    }
+    exts = []
+    if spec.get("approach"):
+        exts.append({"url": EXT_METHOD, "valueCodeableConcept": _cc(APPROACH_SYSTEM, spec["approach"])})
+    if spec.get("guidance"):
+        exts.append({"url": EXT_GUIDANCE, "valueCodeableConcept": _cc(DICOM, spec["guidance"])})
+    if spec.get("collections") is not None:
+        exts.append({"url": EXT_COLLECTIONS, "valueInteger": spec["collections"]})
+    if exts:
+        res["extension"] = exts
+    date = str(spec.get("date", DEFAULT_DATE))
+    res["occurrenceDateTime" if version == "R5" else "performedDateTime"] = date
+    res["performer"] = [{"actor": {"reference": spec.get("provider", PROVIDER)}}]
+    sites = _as_list(spec.get("site"))
+    if sites:
+        res["bodySite"] = [_cc(SNOMED, s) for s in sites]
+    reasons = _as_list(spec.get("reasons"))
+    if reasons:
+        if version == "R5":
+            res["reason"] = [{"concept": _cc(ICD10CM, r)} for r in reasons]
+        else:
+            res["reasonCode"] = [_cc(ICD10CM, r) for r in reasons]
+    focal = []
+    for k, action in enumerate(_as_list(spec.get("devices"))):
+        dev_id = f"{pid}-dev{k + 1}"
+        device = {"resourceType": "Device", "id": dev_id}
+        dtype = _cc(SNOMED, "19923001", "Catheter")
+        device["type"] = [dtype] if version == "R5" else dtype
+        extra.append(device)
+        fd: dict = {"manipulated": {"reference": f"Device/{dev_id}"}}
+        if action != "used":
+            fd["action"] = _cc(DEVICE_ACTION_SYSTEM, action)
+        focal.append(fd)
+    if focal:
+        res["focalDevice"] = focal
+    if spec.get("imaging"):
+        study = {
+            "resourceType": "ImagingStudy",
+            "id": f"{pid}-img",
+            "status": "available",
+            "subject": {"reference": spec.get("patient", PATIENT)},
+        }
+        if version == "R5":
+            study["modality"] = [_cc(DICOM, spec["imaging"])]
+            study["procedure"] = [{"reference": {"reference": f"Procedure/{pid}"}}]
+        else:
+            study["modality"] = [{"system": DICOM, "code": spec["imaging"]}]
+            study["procedureReference"] = {"reference": f"Procedure/{pid}"}
+        extra.append(study)
+    if spec.get("report"):
+        rep_id = f"{pid}-rep"
+        extra.append({
+            "resourceType": "DiagnosticReport",
+            "id": rep_id,
+            "status": "final",
+            "code": _cc("http://loinc.org", "18748-4", "Diagnostic imaging study"),
+            "subject": {"reference": spec.get("patient", PATIENT)},
+        })
+        res["report"] = [{"reference": f"DiagnosticReport/{rep_id}"}]
+    return res
+
+
+def service_request(spec: dict, version: str = "R4", *, sid: str) -> dict:
+    res: dict[str, Any] = {
+        "resourceType": "ServiceRequest",
+        "id": sid,
+        "status": spec.get("status", "draft"),
+        "intent": spec.get("intent", "order"),
+        "subject": {"reference": spec.get("patient", PATIENT)},
+        "requester": {"reference": spec.get("provider", PROVIDER)},
+        "authoredOn": str(spec.get("date", DEFAULT_DATE)),
+    }
+    res["code"] = {"concept": _code_cc(spec)} if version == "R5" else _code_cc(spec)
+    if spec.get("approach"):
+        res["extension"] = [{"url": EXT_METHOD, "valueCodeableConcept": _cc(APPROACH_SYSTEM, spec["approach"])}]
+    if "units" in spec:
+        res["quantityQuantity"] = {"value": spec["units"]}
+    sites = _as_list(spec.get("site"))
+    if sites:
+        res["bodySite"] = [_cc(SNOMED, s) for s in sites]
+    reasons = _as_list(spec.get("reasons"))
+    if reasons:
+        if version == "R5":
+            res["reason"] = [{"concept": _cc(ICD10CM, r)} for r in reasons]
+        else:
+            res["reasonCode"] = [_cc(ICD10CM, r) for r in reasons]
+    return res
+
+
+def build(spec: dict, version: str = "R4") -> dict:
+    """A Claim alone, or a Bundle (collection) when procedures/orders/bundle: true are given."""
+    spec = copy.deepcopy(spec)
+    procs = spec.get("procedures") or []
+    orders = spec.get("orders") or []
+    if not procs and not orders and not spec.get("bundle") and "claim" in spec:
+        return claim(spec["claim"], version)
+    entries: list[dict] = []
+    extra: list[dict] = []
+    proc_ids = [f"proc{i + 1}" for i in range(len(procs))]
+    if "claim" in spec:
+        link = spec["claim"].get("link_procedures", True)
+        entries.append(claim(spec["claim"], version,
+                             proc_refs=[f"Procedure/{p}" for p in proc_ids] if link else None))
+    for pid, p in zip(proc_ids, procs, strict=True):
+        entries.append(procedure(p, version, pid=pid, extra=extra))
+    for i, o in enumerate(orders):
+        entries.append(service_request(o, version, sid=f"sr{i + 1}"))
+    entries.extend(extra)
+    base = "http://example.org/fhir/"
+    return {
+        "resourceType": "Bundle",
+        "type": "collection",
+        "entry": [{"fullUrl": f"{base}{r['resourceType']}/{r['id']}", "resource": r} for r in entries],
+    }

@@ -1,0 +1,69 @@
+"""Every registered rule is documented and has at least one passing and one failing case."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from fhirplugin.rules import REGISTRY
+from fhirplugin.rules.base import DOC_SECTIONS, Registry, Rule
+
+from .test_rule_cases import CASES_DIR
+
+RULES = REGISTRY.all()
+
+
+@pytest.mark.parametrize("cls", RULES, ids=[c.id for c in RULES])
+def test_rule_documented(cls: type[Rule]) -> None:
+    sections = cls.doc_sections()
+    missing = [s for s in DOC_SECTIONS if not sections.get(s)]
+    assert not missing, f"{cls.id} docstring lacks sections {missing}"
+    assert cls.summary(), f"{cls.id} has no one-line summary"
+    assert cls.name and "." in cls.name
+
+
+@pytest.mark.parametrize("cls", RULES, ids=[c.id for c in RULES])
+def test_rule_has_pass_and_fail_cases(cls: type[Rule]) -> None:
+    path = CASES_DIR / f"{cls.id}.yml"
+    assert path.is_file(), f"no cases file {path.name}"
+    doc = yaml.safe_load(path.read_text())
+    assert doc["rule"] == cls.id
+    names = list(doc["cases"])
+    assert any(n.startswith("pass") for n in names), f"{cls.id}: no pass_* case"
+    fails = [n for n in names if n.startswith("fail")]
+    assert fails, f"{cls.id}: no fail_* case"
+    for n in fails:
+        assert any(e.get("rule", cls.id) == cls.id for e in doc["cases"][n].get("expect", [])), (
+            f"{cls.id}: fail case {n} expects no finding of the rule"
+        )
+
+
+def test_duplicate_rule_id_refused() -> None:
+    reg = Registry()
+
+    class A(Rule):
+        """x"""
+
+        id = "ZZZ001"
+        name = "z.a"
+
+    class B(Rule):
+        """y"""
+
+        id = "ZZZ001"
+        name = "z.b"
+
+    reg.register(A)
+    with pytest.raises(ValueError, match="duplicate rule id ZZZ001"):
+        reg.register(B)
+
+
+def test_bad_rule_id_refused() -> None:
+    class C(Rule):
+        """z"""
+
+        id = "bad"
+        name = "z.c"
+
+    with pytest.raises(ValueError, match="no valid id"):
+        Registry().register(C)
