@@ -32,6 +32,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from fhirplugin.fhir.case import CPT, DICOM, ICD10CM, SNOMED
 from fhirplugin.fhir.extract import (
     APPROACH_SYSTEM,
     DEVICE_ACTION_SYSTEM,
@@ -40,7 +41,6 @@ from fhirplugin.fhir.extract import (
     EXT_GUIDANCE,
     EXT_METHOD,
 )
-from fhirplugin.fhir.case import CPT, DICOM, ICD10CM, SNOMED
 
 DEFAULT_DATE = "2026-03-02"
 PATIENT = "Patient/p1"
@@ -63,7 +63,7 @@ def _as_list(v) -> list:
 
 
 def _code_cc(spec: dict) -> dict:
-    system = spec["system"] if "system" in spec else CPT
+    system = spec.get("system", CPT)
     return _cc(system, spec["code"])
 
 
@@ -87,8 +87,9 @@ def claim(spec: dict, version: str = "R4", *, proc_refs: list[str] | None = None
             for i, code in enumerate(spec["diagnoses"])
         ]
     if proc_refs:
-        res["procedure"] = [{"sequence": i + 1, "procedureReference": {"reference": ref}}
-                            for i, ref in enumerate(proc_refs)]
+        res["procedure"] = [
+            {"sequence": i + 1, "procedureReference": {"reference": ref}} for i, ref in enumerate(proc_refs)
+        ]
     items = []
     for i, ln in enumerate(spec.get("lines", [])):
         item: dict[str, Any] = {"sequence": i + 1, "productOrService": _code_cc(ln)}
@@ -110,7 +111,9 @@ def claim(spec: dict, version: str = "R4", *, proc_refs: list[str] | None = None
                 if len(sites) > 1:
                     item["subSite"] = [_cc(SNOMED, s) for s in sites[1:]]
         if ln.get("approach"):
-            item["extension"] = [{"url": EXT_APPROACH, "valueCodeableConcept": _cc(APPROACH_SYSTEM, ln["approach"])}]
+            item["extension"] = [
+                {"url": EXT_APPROACH, "valueCodeableConcept": _cc(APPROACH_SYSTEM, ln["approach"])}
+            ]
         items.append(item)
     if items:
         res["item"] = items
@@ -179,13 +182,15 @@ def procedure(spec: dict, version: str = "R4", *, pid: str, extra: list[dict]) -
         extra.append(study)
     if spec.get("report"):
         rep_id = f"{pid}-rep"
-        extra.append({
-            "resourceType": "DiagnosticReport",
-            "id": rep_id,
-            "status": "final",
-            "code": _cc("http://loinc.org", "18748-4", "Diagnostic imaging study"),
-            "subject": {"reference": spec.get("patient", PATIENT)},
-        })
+        extra.append(
+            {
+                "resourceType": "DiagnosticReport",
+                "id": rep_id,
+                "status": "final",
+                "code": _cc("http://loinc.org", "18748-4", "Diagnostic imaging study"),
+                "subject": {"reference": spec.get("patient", PATIENT)},
+            }
+        )
         res["report"] = [{"reference": f"DiagnosticReport/{rep_id}"}]
     return res
 
@@ -202,7 +207,9 @@ def service_request(spec: dict, version: str = "R4", *, sid: str) -> dict:
     }
     res["code"] = {"concept": _code_cc(spec)} if version == "R5" else _code_cc(spec)
     if spec.get("approach"):
-        res["extension"] = [{"url": EXT_METHOD, "valueCodeableConcept": _cc(APPROACH_SYSTEM, spec["approach"])}]
+        res["extension"] = [
+            {"url": EXT_METHOD, "valueCodeableConcept": _cc(APPROACH_SYSTEM, spec["approach"])}
+        ]
     if "units" in spec:
         res["quantityQuantity"] = {"value": spec["units"]}
     sites = _as_list(spec.get("site"))
@@ -229,8 +236,9 @@ def build(spec: dict, version: str = "R4") -> dict:
     proc_ids = [f"proc{i + 1}" for i in range(len(procs))]
     if "claim" in spec:
         link = spec["claim"].get("link_procedures", True)
-        entries.append(claim(spec["claim"], version,
-                             proc_refs=[f"Procedure/{p}" for p in proc_ids] if link else None))
+        entries.append(
+            claim(spec["claim"], version, proc_refs=[f"Procedure/{p}" for p in proc_ids] if link else None)
+        )
     for pid, p in zip(proc_ids, procs, strict=True):
         entries.append(procedure(p, version, pid=pid, extra=extra))
     for i, o in enumerate(orders):

@@ -30,7 +30,9 @@ EXT_APPROACH = f"{CANONICAL_BASE}/StructureDefinition/procedure-approach"
 EXT_GUIDANCE = f"{CANONICAL_BASE}/StructureDefinition/imaging-guidance"
 EXT_COLLECTIONS = f"{CANONICAL_BASE}/StructureDefinition/collection-count"
 EXT_MODIFIER = f"{CANONICAL_BASE}/StructureDefinition/cpt-modifier"
-APPROACH_SYSTEM = f"{CANONICAL_BASE}/CodeSystem/approach"  # percutaneous, transvaginal, transrectal, open, ...
+APPROACH_SYSTEM = (
+    f"{CANONICAL_BASE}/CodeSystem/approach"  # percutaneous, transvaginal, transrectal, open, ...
+)
 DEVICE_ACTION_SYSTEM = f"{CANONICAL_BASE}/CodeSystem/device-action"  # implanted (left in place), removed
 CHECKED_TYPES = ("Claim", "Procedure", "ServiceRequest")
 

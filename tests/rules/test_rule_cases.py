@@ -53,15 +53,25 @@ def _triples(findings, rule: str) -> list[tuple]:
     return sorted((f.rule_id, f.severity.value, tuple(f.expression)) for f in findings if f.rule_id == rule)
 
 
-@pytest.mark.parametrize(("rule", "name", "version", "case"), CASES,
-                         ids=[f"{r}-{n}-{v}" for r, n, v, _ in CASES])
+@pytest.mark.parametrize(
+    ("rule", "name", "version", "case"), CASES, ids=[f"{r}-{n}-{v}" for r, n, v, _ in CASES]
+)
 def test_rule_case(engine: Engine, rule: str, name: str, version: str, case: dict) -> None:
     eng = engine if not case.get("config") else Engine(Settings(**case["config"]))
     results = eng.check_bytes(_input_bytes(case, version), fhir_version=case.get("fhir_version", version))
     findings = [f for r in results for f in r.findings]
     expected = sorted(
-        (e.get("rule", rule), e["severity"], tuple(e["expression"] if isinstance(e["expression"], list)
-                                                   else [e["expression"]] if e.get("expression") else []))
+        (
+            e.get("rule", rule),
+            e["severity"],
+            tuple(
+                e["expression"]
+                if isinstance(e["expression"], list)
+                else [e["expression"]]
+                if e.get("expression")
+                else []
+            ),
+        )
         for e in case.get("expect", [])
     )
     got = _triples(findings, rule)
