@@ -101,8 +101,33 @@ def _convert(err: dict, base: str, rtype: str, version: str) -> Finding:
     )
 
 
+def _strip(resource: dict, locs: list[tuple]) -> dict:
+    """A copy of ``resource`` without the elements at ``locs`` (unknown elements already reported)."""
+    import copy
+
+    out = copy.deepcopy(resource)
+    for loc in locs:
+        node = out
+        for part in loc[:-1]:
+            try:
+                node = node[part]
+            except (KeyError, IndexError, TypeError):
+                node = None
+                break
+        if isinstance(node, dict):
+            node.pop(loc[-1], None)
+    return out
+
+
+MAX_PASSES = 4  # pydantic hides a missing element when the same object also has an unknown one
+
+
 def validate_resource(resource: dict, version: str, base: str) -> list[Finding]:
-    """Check one resource (not descending into Bundle entries or Parameters resources)."""
+    """Check one resource (not descending into Bundle entries or Parameters resources).
+
+    Unknown elements are reported, removed, and the resource validated again, so errors that pydantic
+    reports only once the unknown element is gone (a missing required sibling) are listed too.
+    """
     rtype = resource.get("resourceType")
     cls = model_class(rtype, version)
     if cls is None:
@@ -116,30 +141,41 @@ def validate_resource(resource: dict, version: str, base: str) -> list[Finding]:
                 base,
             )
         ]
-    try:
-        cls.model_validate(resource)
-    except ValidationError as exc:
-        seen: set[tuple[str, str]] = set()
-        out = []
-        for err in exc.errors(include_url=False):
-            f = _convert(err, base, rtype, version)
-            key = (f.expression[0], f.rule_id)
-            if key not in seen:
-                seen.add(key)
-                out.append(f)
-        return out
-    except Exception as exc:  # noqa: BLE001 - fhir.resources raises KeyError etc. on hostile shapes
-        return [
-            _finding(
-                "STR004",
-                "structure",
-                f"{base} could not be read as a FHIR {version} {rtype}: the structure is not valid.",
-                base,
-                diagnostics=f"{type(exc).__name__}: {str(exc)[:200]}",
-                severity=Severity.FATAL,
+    seen: set[tuple[str, str]] = set()
+    out: list[Finding] = []
+    current = resource
+    for _ in range(MAX_PASSES):
+        try:
+            cls.model_validate(current)
+            break
+        except ValidationError as exc:
+            extras = []
+            new = 0
+            for err in exc.errors(include_url=False):
+                f = _convert(err, base, rtype, version)
+                key = (f.expression[0], f.rule_id)
+                if f.rule_id == "STR003":
+                    extras.append(tuple(err.get("loc") or ()))
+                if key not in seen:
+                    seen.add(key)
+                    out.append(f)
+                    new += 1
+            if not extras or not new:
+                break
+            current = _strip(current, [tuple(p for p in loc if p != "root") for loc in extras])
+        except Exception as exc:  # noqa: BLE001 - fhir.resources raises KeyError etc. on hostile shapes
+            out.append(
+                _finding(
+                    "STR004",
+                    "structure",
+                    f"{base} could not be read as a FHIR {version} {rtype}: the structure is not valid.",
+                    base,
+                    diagnostics=f"{type(exc).__name__}: {str(exc)[:200]}",
+                    severity=Severity.FATAL,
+                )
             )
-        ]
-    return []
+            break
+    return out
 
 
 def validate_tree(resource: dict, version: str, base: str) -> list[Finding]:
