@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from fhirplugin.resources import data_dir
 from fhirplugin.tx import icd
 from fhirplugin.tx.cpt import CptTable
 from fhirplugin.tx.fhirterm import ConceptMaps, ValueSets
@@ -45,14 +44,13 @@ class Terminology:
             ptp = ptp.merge(PtpTable.load([Path(p) for p in ptp_paths]))
         for path in mue_paths:
             mue = mue.merge(MueTable.load(Path(path)))
-        root = data_dir("terminology")
         return cls(
             cpt=cpt,
             modifiers=ModifierTable.builtin(),
             ptp=ptp,
             mue=mue,
-            valuesets=ValueSets.load_dir(root / "valuesets"),
-            conceptmaps=ConceptMaps.load_dir(root / "conceptmaps"),
+            valuesets=ValueSets.builtin(),
+            conceptmaps=ConceptMaps.builtin(),
         )
 
     @classmethod

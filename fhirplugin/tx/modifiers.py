@@ -1,0 +1,180 @@
+"""CPT and HCPCS Level II modifiers: which exist, and how the edits treat them.
+
+Flags per modifier:
+
+* ``ptp_bypass`` — an NCCI procedure-to-procedure associated modifier: it may bypass a PTP edit whose
+  modifier indicator is 1 (anatomic modifiers, the global-surgery ones, 27, 59, 91 and X{EPSU});
+* ``distinct`` — says the service was distinct (59 and X{EPSU}); 59 and an X modifier do not belong
+  on the same line;
+* ``mue_line`` — lets medically necessary units above a line-level (MAI 1) MUE be reported on another
+  line (76, 77, 91 and the anatomic modifiers).
+
+Note that CPT has no modifier 11, although some documents list one.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from types import MappingProxyType
+
+from fhirplugin.fhir.case import CPT, HCPCS
+from fhirplugin.resources import data_dir
+
+__all__ = ["Modifier", "ModifierDataError", "ModifierTable", "normalize_modifier"]
+
+_SYSTEMS = {"cpt": CPT, "hcpcs": HCPCS}
+_COLUMNS = (
+    "code",
+    "system",
+    "description",
+    "category",
+    "ptp_bypass",
+    "distinct",
+    "mue_line",
+    "source",
+    "verified",
+)
+
+
+class ModifierDataError(ValueError):
+    """A modifier table cannot be read; the message names the file and line."""
+
+
+def normalize_modifier(code: str) -> str:
+    """Strip blanks and upper-case a modifier (``" xs"`` → ``"XS"``)."""
+    return code.strip().upper()
+
+
+@dataclass(frozen=True, slots=True)
+class Modifier:
+    """One modifier. ``verified`` is True when its existence and flags were read in ``source``."""
+
+    code: str
+    system: str  # "cpt" | "hcpcs"
+    description: str
+    category: str
+    ptp_bypass: bool
+    distinct: bool
+    mue_line: bool
+    source: str
+    verified: bool
+
+    @property
+    def system_uri(self) -> str:
+        return _SYSTEMS[self.system]
+
+
+class ModifierTable:
+    """Modifiers by code; lookups ignore case and surrounding blanks."""
+
+    __slots__ = ("_mods",)
+
+    def __init__(self, modifiers: dict[str, Modifier] | None = None) -> None:
+        self._mods: MappingProxyType[str, Modifier] = MappingProxyType(dict(modifiers or {}))
+
+    @classmethod
+    def builtin(cls) -> ModifierTable:
+        """The table shipped with fhirplugin (``terminology/modifiers/modifiers.csv``)."""
+        return _builtin()
+
+    @classmethod
+    def load(cls, path: Path) -> ModifierTable:
+        """Read a modifier CSV (same columns as the built-in one); errors name the file and line."""
+        path = Path(path)
+        try:
+            text = path.read_bytes().decode("utf-8-sig")
+        except OSError as exc:
+            raise ModifierDataError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+        except UnicodeDecodeError as exc:
+            raise ModifierDataError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+        reader = csv.DictReader(io.StringIO(text, newline=""))
+        missing = [c for c in _COLUMNS if c not in (reader.fieldnames or [])]
+        if missing:
+            raise ModifierDataError(f"{path}: line 1: missing column(s) {', '.join(missing)}")
+        mods: dict[str, Modifier] = {}
+        for row in reader:
+            line = reader.line_num
+            code = normalize_modifier(row["code"] or "")
+            if len(code) != 2 or not code.isalnum():
+                raise ModifierDataError(
+                    f"{path}: line {line}: {row['code']!r} is not a two-character modifier"
+                )
+            system = (row["system"] or "").strip().lower()
+            if system not in _SYSTEMS:
+                raise ModifierDataError(
+                    f"{path}: line {line}: system must be cpt or hcpcs, not {row['system']!r}"
+                )
+            if system == "cpt" and not code.isdigit():
+                raise ModifierDataError(f"{path}: line {line}: CPT modifiers are two digits, not {code!r}")
+            if code in mods:
+                raise ModifierDataError(f"{path}: line {line}: modifier {code} is listed twice")
+            description = (row["description"] or "").strip()
+            category = (row["category"] or "").strip()
+            if not description or not category:
+                raise ModifierDataError(
+                    f"{path}: line {line}: modifier {code} needs a description and a category"
+                )
+            mods[code] = Modifier(
+                code=code,
+                system=system,
+                description=description,
+                category=category,
+                ptp_bypass=_bool(path, line, "ptp_bypass", row["ptp_bypass"]),
+                distinct=_bool(path, line, "distinct", row["distinct"]),
+                mue_line=_bool(path, line, "mue_line", row["mue_line"]),
+                source=(row["source"] or "").strip(),
+                verified=_bool(path, line, "verified", row["verified"]),
+            )
+        return cls(mods)
+
+    def get(self, code: str) -> Modifier | None:
+        if not isinstance(code, str):
+            return None
+        return self._mods.get(normalize_modifier(code))
+
+    def is_valid(self, code: str) -> bool:
+        """True when ``code`` is a modifier in the table (``"xs"`` and ``"XS"`` alike; ``"11"`` is not)."""
+        return self.get(code) is not None
+
+    def ptp_bypass_codes(self) -> frozenset[str]:
+        """The NCCI PTP-associated modifiers."""
+        return frozenset(m.code for m in self._mods.values() if m.ptp_bypass)
+
+    def distinct_codes(self) -> frozenset[str]:
+        """59 and the X{EPSU} modifiers."""
+        return frozenset(m.code for m in self._mods.values() if m.distinct)
+
+    def mue_line_codes(self) -> frozenset[str]:
+        """Modifiers that put extra units of an MAI-1 code on a separate line."""
+        return frozenset(m.code for m in self._mods.values() if m.mue_line)
+
+    def __contains__(self, code: object) -> bool:
+        return isinstance(code, str) and self.is_valid(code)
+
+    def __len__(self) -> int:
+        return len(self._mods)
+
+    def __iter__(self) -> Iterator[Modifier]:
+        return iter(self._mods.values())
+
+    def __repr__(self) -> str:
+        return f"ModifierTable({len(self)} modifiers)"
+
+
+@cache
+def _builtin() -> ModifierTable:
+    return ModifierTable.load(data_dir("terminology") / "modifiers" / "modifiers.csv")
+
+
+def _bool(path: Path, line: int, column: str, value: str | None) -> bool:
+    v = (value or "").strip().lower()
+    if v in {"true", "yes", "1"}:
+        return True
+    if v in {"false", "no", "0"}:
+        return False
+    raise ModifierDataError(f"{path}: line {line}: {column} must be true or false, not {value!r}")

@@ -1,0 +1,131 @@
+"""The modifier table: which modifiers exist and how the edits treat them."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from fhirplugin.fhir.case import CPT, HCPCS
+from fhirplugin.resources import data_dir
+from fhirplugin.tx.modifiers import ModifierDataError, ModifierTable
+
+
+def words(text: str) -> list[str]:
+    return text.split()
+
+
+CPT_MODS = words(
+    "22 23 24 25 26 27 32 33 47 50 51 52 53 54 55 56 57 58 59 62 63 66 73 74 76 77 78 79 80 81 "
+    "82 90 91 92 95 96 97 99"
+)
+HCPCS_MODS = words(
+    "E1 E2 E3 E4 FA F1 F2 F3 F4 F5 F6 F7 F8 F9 TA T1 T2 T3 T4 T5 T6 T7 T8 T9 LT RT LC LD LM RC "
+    "RI XE XS XP XU GA GY GZ GX KX Q0 Q1 TC JW JZ GC GE PO PN CR CS FY FX AI AS QK QX QY QZ SA "
+    "SB"
+)
+PTP_ASSOCIATED = frozenset(
+    words(
+        "E1 E2 E3 E4 FA F1 F2 F3 F4 F5 F6 F7 F8 F9 TA T1 T2 T3 T4 T5 T6 T7 T8 T9 LT RT LC LD RC LM "
+        "RI 24 25 57 58 78 79 27 59 91 XE XS XP XU"
+    )
+)
+
+
+@pytest.fixture(scope="module")
+def mods() -> ModifierTable:
+    return ModifierTable.builtin()
+
+
+def test_modifier_11_does_not_exist(mods: ModifierTable) -> None:
+    assert not mods.is_valid("11")
+    assert "11" not in mods
+    assert mods.get("11") is None
+
+
+@pytest.mark.parametrize("code", ["59", "XS", "xs", " Xs ", "LT", "rt", "76", "25", "Q0", "q1"])
+def test_valid_modifiers_any_case(mods: ModifierTable, code: str) -> None:
+    assert mods.is_valid(code)
+    assert code in mods
+
+
+@pytest.mark.parametrize("code", ["00", "5", "590", "X", "ZZ", "", "  "])
+def test_invalid_modifiers(mods: ModifierTable, code: str) -> None:
+    assert not mods.is_valid(code)
+
+
+def test_table_holds_the_listed_modifiers_and_systems(mods: ModifierTable) -> None:
+    assert {m.code for m in mods} == set(CPT_MODS) | set(HCPCS_MODS)
+    for code in CPT_MODS:
+        m = mods.get(code)
+        assert m.system == "cpt" and m.system_uri == CPT
+    for code in HCPCS_MODS:
+        m = mods.get(code)
+        assert m.system == "hcpcs" and m.system_uri == HCPCS
+
+
+def test_ptp_associated_modifiers(mods: ModifierTable) -> None:
+    assert mods.ptp_bypass_codes() == PTP_ASSOCIATED
+    for code in PTP_ASSOCIATED:
+        assert mods.get(code).verified, code
+    assert not mods.get("76").ptp_bypass  # repeat procedure: an MUE-line modifier, not a PTP one
+    assert not mods.get("51").ptp_bypass
+
+
+def test_ptp_list_matches_the_reference(mods: ModifierTable, shared: Path) -> None:
+    text = (shared / "reference" / "coding-rules.md").read_text(encoding="utf-8")
+    section = text.split("### 1.6", 1)[1].split("Rules:", 1)[0]
+    listed: set[str] = set()
+    for letter, lo, hi in re.findall(r"\b([A-Z])(\d)[–-]\1(\d)\b", section):
+        listed |= {f"{letter}{n}" for n in range(int(lo), int(hi) + 1)}
+    section = re.sub(r"\b([A-Z])(\d)[–-]\1(\d)\b", " ", section)
+    bullets = [ln for ln in section.splitlines() if ln.startswith("- ")]
+    for ln in bullets:
+        body = ln.split(":", 1)[1]
+        body = re.sub(r"\([^)]*\)", " ", body)
+        listed |= set(re.findall(r"\b(?:[A-Z]{2}|[A-Z]\d|\d{2})\b", body))
+    assert listed == mods.ptp_bypass_codes()
+
+
+def test_distinct_and_mue_line(mods: ModifierTable) -> None:
+    assert mods.distinct_codes() == {"59", "XE", "XS", "XP", "XU"}
+    assert {"76", "77", "91", "RT", "LT", "F1"} <= mods.mue_line_codes()
+    assert "59" not in mods.mue_line_codes()
+
+
+def test_memory_only_modifiers_are_unverified(mods: ModifierTable) -> None:
+    for code in ("26", "TC", "50", "51", "GA", "KX", "JW", "PO"):
+        m = mods.get(code)
+        assert not m.verified and not m.ptp_bypass, code
+    for m in mods:
+        if m.verified:
+            assert m.source, m
+
+
+def test_categories_are_defined(mods: ModifierTable) -> None:
+    cs = json.loads((data_dir("terminology") / "codesystems" / "modifier-category.json").read_text())
+    assert {m.category for m in mods} <= {c["code"] for c in cs["concept"]}
+
+
+def test_load_names_bad_lines(tmp_path: Path) -> None:
+    header = "code,system,description,category,ptp_bypass,distinct,mue_line,source,verified\n"
+    f = tmp_path / "mods.csv"
+    f.write_text(
+        header
+        + "59,cpt,Distinct,distinct,true,true,false,S,true\nXS,cpt,Bad,distinct,true,true,false,S,true\n"
+    )
+    with pytest.raises(ModifierDataError, match=r"mods\.csv: line 3: CPT modifiers are two digits"):
+        ModifierTable.load(f)
+    f.write_text(header + "59,cpt,Distinct,distinct,yes please,true,false,S,true\n")
+    with pytest.raises(ModifierDataError, match=r"line 2: ptp_bypass must be true or false"):
+        ModifierTable.load(f)
+    f.write_text(
+        header + "59,cpt,A,distinct,true,true,false,S,true\n59,cpt,B,distinct,true,true,false,S,true\n"
+    )
+    with pytest.raises(ModifierDataError, match=r"line 3: modifier 59 is listed twice"):
+        ModifierTable.load(f)
+    f.write_text("code,system\n59,cpt\n")
+    with pytest.raises(ModifierDataError, match=r"line 1: missing column"):
+        ModifierTable.load(f)
