@@ -13,6 +13,7 @@ Shorthand (YAML cases use the same keys)::
           approach: transvaginal  # fhirplugin approach code (extension on the item)
           dx: [1]                 # diagnosisSequence
           procedure: 1            # procedureSequence → the n-th Procedure below
+      supporting_info: [DiagnosticReport/r1]  # Claim.supportingInfo references (category attachment)
     procedures:                   # Procedure resources; with them the claim goes in a Bundle
       - code: "49407"
         site: "82849001"
@@ -25,6 +26,7 @@ Shorthand (YAML cases use the same keys)::
         collections: 2            # collection-count extension
     orders:                       # ServiceRequest resources (order-sign drafts)
       - {code: "49411", site: "41216001", reasons: [C61]}
+      - {code: "49406", units: 2, collections: 1}   # quantityQuantity; collection-count extension
 """
 
 from __future__ import annotations
@@ -85,6 +87,17 @@ def claim(spec: dict, version: str = "R4", *, proc_refs: list[str] | None = None
         res["diagnosis"] = [
             {"sequence": i + 1, "diagnosisCodeableConcept": _cc(ICD10CM, code)}
             for i, code in enumerate(spec["diagnoses"])
+        ]
+    if spec.get("supporting_info"):  # references to documentation (e.g. DiagnosticReport/rep1)
+        res["supportingInfo"] = [
+            {
+                "sequence": i + 1,
+                "category": _cc(
+                    "http://terminology.hl7.org/CodeSystem/claiminformationcategory", "attachment"
+                ),
+                "valueReference": {"reference": ref},
+            }
+            for i, ref in enumerate(_as_list(spec["supporting_info"]))
         ]
     if proc_refs:
         res["procedure"] = [
@@ -212,6 +225,8 @@ def service_request(spec: dict, version: str = "R4", *, sid: str) -> dict:
         ]
     if "units" in spec:
         res["quantityQuantity"] = {"value": spec["units"]}
+    if spec.get("collections") is not None:  # collection-count extension on the order
+        res.setdefault("extension", []).append({"url": EXT_COLLECTIONS, "valueInteger": spec["collections"]})
     sites = _as_list(spec.get("site"))
     if sites:
         res["bodySite"] = [_cc(SNOMED, s) for s in sites]

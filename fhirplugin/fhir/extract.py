@@ -311,7 +311,8 @@ def procedure_info(loc: Located, idx: Index) -> ProcedureInfo:
             ot = o.get("resourceType")
             links: list = []
             if ot == "ImagingStudy":
-                links = _list(o.get("procedureReference")) + [
+                pr = o.get("procedureReference")  # R4: one Reference; tolerate a list
+                links = ([pr] if isinstance(pr, dict) else _list(pr)) + [
                     _dict(p).get("reference") for p in _list(o.get("procedure"))
                 ]
                 links += [o.get("basedOn")] if isinstance(o.get("basedOn"), dict) else _list(o.get("basedOn"))

@@ -1,0 +1,363 @@
+"""Data of the drainage rules, read once, and the helpers the rules share.
+
+Tables (``terminology/drainage/``, each row with ``source`` and ``verified``):
+
+* ``codes.csv`` — the drainage codes and, per code, the site class it implies, the ValueSet of the
+  diagnoses that support it and what to report when no catheter stays in place;
+* ``guidance-included.csv`` — (drainage code, imaging-guidance code) pairs CPT says are not reported
+  together;
+* ``modifiers.csv`` — modifiers that mark a further same-day line of one drainage code as a separate
+  collection (XS, 59) or a repeat (76, 77).
+
+The site/approach decision (:func:`decide_code`) reads two ConceptMaps: SNOMED CT site → site class
+(and vagina/rectum → access route), then site class + approach → CPT. A broken table raises
+:class:`DrainageDataError` naming the file and line.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from types import MappingProxyType
+from typing import TYPE_CHECKING
+
+from fhirplugin.fhir.case import SNOMED, Case, Coded, ProcedureInfo, ServiceLine, Submission
+from fhirplugin.fhir.extract import APPROACH_SYSTEM
+from fhirplugin.findings import CANONICAL_BASE
+from fhirplugin.resources import data_dir
+from fhirplugin.tx.cpt import normalize_code
+
+if TYPE_CHECKING:
+    from fhirplugin.tx.fhirterm import Translation
+    from fhirplugin.tx.store import Terminology
+
+SITE_MAP = f"{CANONICAL_BASE}/ConceptMap/drainage-snomed-to-site-class"
+CODE_MAP = f"{CANONICAL_BASE}/ConceptMap/drainage-site-class-to-cpt"
+SITE_CLASS_SYSTEM = f"{CANONICAL_BASE}/CodeSystem/drainage-site-class"
+SEPARATE_COLLECTION = "separate-collection"
+REPEAT = "repeat"
+ROUTES = ("transvaginal", "transrectal")
+
+
+class DrainageDataError(ValueError):
+    """A drainage table cannot be read; the message names the file, the line and the problem."""
+
+
+@dataclass(frozen=True, slots=True)
+class DrainageCode:
+    code: str
+    site_class: str  # class the code itself implies (CodeSystem drainage-site-class)
+    region: str  # words for the region, used in messages
+    dx_valueset: str  # id of the ValueSet of supporting diagnoses
+    aspiration_codes: tuple[str, ...]
+    aspiration_guidance: tuple[str, ...]
+    source: str
+    verified: bool
+    note: str
+
+
+@dataclass(frozen=True, slots=True)
+class GuidancePair:
+    drainage: str
+    guidance: str
+    source: str
+    verified: bool
+    note: str
+
+
+@dataclass(frozen=True, slots=True)
+class ModifierUse:
+    code: str
+    use: str  # separate-collection | repeat
+    source: str
+    verified: bool
+    note: str
+
+
+def _bool(path: Path, lineno: int, column: str, value: str) -> bool:
+    v = (value or "").strip().lower()
+    if v not in ("true", "false"):
+        raise DrainageDataError(f"{path}: line {lineno}: {column} must be true or false, not {value!r}")
+    return v == "true"
+
+
+def _folder() -> Path:
+    return data_dir("terminology") / "drainage"
+
+
+def _rows(path: Path, columns: tuple[str, ...]) -> Iterator[tuple[int, dict[str, str]]]:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DrainageDataError(f"{path}: cannot be read ({getattr(exc, 'strerror', None) or exc})") from None
+    reader = csv.DictReader(text.splitlines())
+    missing = [c for c in columns if c not in (reader.fieldnames or [])]
+    if missing:
+        raise DrainageDataError(f"{path}: line 1: missing column(s) {', '.join(missing)}")
+    for lineno, row in enumerate(reader, start=2):
+        if None in row:
+            raise DrainageDataError(f"{path}: line {lineno}: more cells than columns")
+        empty = [c for c in columns if c not in ("note", "source") and not (row.get(c) or "").strip()]
+        if empty:
+            raise DrainageDataError(f"{path}: line {lineno}: empty {', '.join(empty)}")
+        yield lineno, {k: (v or "").strip() for k, v in row.items() if k}
+
+
+def _split(value: str) -> tuple[str, ...]:
+    return tuple(normalize_code(v) for v in value.replace(",", ";").split(";") if v.strip())
+
+
+def read_codes(path: Path) -> dict[str, DrainageCode]:
+    """Read a ``codes.csv``; DrainageDataError names the file and line of a bad row."""
+    out: dict[str, DrainageCode] = {}
+    cols = (
+        "code",
+        "site_class",
+        "region",
+        "dx_valueset",
+        "aspiration_codes",
+        "aspiration_guidance",
+        "verified",
+    )
+    for lineno, r in _rows(path, (*cols, "source", "note")):
+        code = normalize_code(r["code"])
+        if code in out:
+            raise DrainageDataError(f"{path}: line {lineno}: code {code} is listed twice")
+        out[code] = DrainageCode(
+            code=code,
+            site_class=r["site_class"],
+            region=r["region"],
+            dx_valueset=r["dx_valueset"],
+            aspiration_codes=_split(r["aspiration_codes"]),
+            aspiration_guidance=_split(r["aspiration_guidance"]),
+            source=r["source"],
+            verified=_bool(path, lineno, "verified", r["verified"]),
+            note=r["note"],
+        )
+    return out
+
+
+def read_guidance_pairs(path: Path) -> dict[tuple[str, str], GuidancePair]:
+    """Read a ``guidance-included.csv``: (drainage code, guidance code) → pair."""
+    out: dict[tuple[str, str], GuidancePair] = {}
+    for lineno, r in _rows(path, ("drainage_code", "guidance_code", "source", "verified", "note")):
+        key = (normalize_code(r["drainage_code"]), normalize_code(r["guidance_code"]))
+        if key in out:
+            raise DrainageDataError(f"{path}: line {lineno}: pair {key[0]}/{key[1]} is listed twice")
+        out[key] = GuidancePair(*key, r["source"], _bool(path, lineno, "verified", r["verified"]), r["note"])
+    return out
+
+
+def read_modifiers(path: Path) -> dict[str, ModifierUse]:
+    """Read a ``modifiers.csv``: modifier → its use (separate-collection | repeat)."""
+    out: dict[str, ModifierUse] = {}
+    for lineno, r in _rows(path, ("code", "use", "source", "verified", "note")):
+        code = normalize_code(r["code"])
+        if r["use"] not in (SEPARATE_COLLECTION, REPEAT):
+            raise DrainageDataError(
+                f"{path}: line {lineno}: use must be {SEPARATE_COLLECTION} or {REPEAT}, not {r['use']!r}"
+            )
+        if code in out:
+            raise DrainageDataError(f"{path}: line {lineno}: modifier {code} is listed twice")
+        out[code] = ModifierUse(
+            code, r["use"], r["source"], _bool(path, lineno, "verified", r["verified"]), r["note"]
+        )
+    return out
+
+
+@cache
+def drainage_codes() -> Mapping[str, DrainageCode]:
+    """The drainage codes (10030, 49405, 49406, 49407) by code."""
+    return MappingProxyType(read_codes(_folder() / "codes.csv"))
+
+
+@cache
+def guidance_pairs() -> Mapping[tuple[str, str], GuidancePair]:
+    """(drainage code, guidance code) → the pair, for imaging guidance included in a drainage code."""
+    return MappingProxyType(read_guidance_pairs(_folder() / "guidance-included.csv"))
+
+
+@cache
+def modifier_uses() -> Mapping[str, ModifierUse]:
+    """Modifiers for a further same-day line of one drainage code, in table order."""
+    return MappingProxyType(read_modifiers(_folder() / "modifiers.csv"))
+
+
+def modifiers_for(use: str) -> tuple[str, ...]:
+    """Modifier codes for ``use`` in table order (the preferred one first)."""
+    return tuple(m.code for m in modifier_uses().values() if m.use == use)
+
+
+# ---------------------------------------------------------------- lines and sessions
+def drainage_code(line: ServiceLine) -> DrainageCode | None:
+    return drainage_codes().get(line.cpt) if line.cpt else None
+
+
+def drainage_lines(sub: Submission, *types: str) -> Iterator[ServiceLine]:
+    """Lines billed/ordered/documented with a drainage code (of the given resource types, or all)."""
+    for line in sub.lines():
+        if (not types or line.resource_type in types) and drainage_code(line) is not None:
+            yield line
+
+
+def case_of(sub: Submission, line: ServiceLine) -> Case | None:
+    for case in sub.cases:
+        if any(x is line for x in case.lines):
+            return case
+    return None
+
+
+def same_day(line: ServiceLine, other: ServiceLine) -> bool:
+    """Same patient, provider and date of service; an unknown date matches only within one resource."""
+    if other.patient != line.patient or other.provider != line.provider or other.date != line.date:
+        return False
+    return line.date is not None or other.resource_path == line.resource_path
+
+
+def session_groups(lines: Iterable[ServiceLine]) -> dict[tuple, list[ServiceLine]]:
+    """Lines grouped by (resource type, patient, provider, date, CPT code), in input order."""
+    groups: dict[tuple, list[ServiceLine]] = {}
+    for line in lines:
+        date: dt.date | str | None = line.date if line.date is not None else f"?{line.resource_path}"
+        key = (line.resource_type, line.patient, line.provider, date, line.cpt)
+        groups.setdefault(key, []).append(line)
+    return groups
+
+
+def documented_procedures(lines: Iterable[ServiceLine], *types: str) -> list[ProcedureInfo]:
+    """Linked Procedure (or given types) documentation of ``lines``, each once, in order."""
+    types = types or ("Procedure",)
+    seen: set[str] = set()
+    out = []
+    for line in lines:
+        for p in line.procedures:
+            if p.resource_type in types and p.path not in seen:
+                seen.add(p.path)
+                out.append(p)
+    return out
+
+
+def code_label(tx: Terminology, code: str) -> str:
+    """``49406 (our short description)``; the bare code when the table does not know it."""
+    entry = tx.cpt.get(code)
+    return f"{code} ({entry.description})" if entry is not None and entry.description else code
+
+
+def join_or(items: Iterable[str], word: str = "or") -> str:
+    """``a``, ``a or b``, ``a, b or c`` (``word="and"`` for a list of all)."""
+    items = list(items)
+    if len(items) <= 1:
+        return "".join(items)
+    return ", ".join(items[:-1]) + f" {word} " + items[-1]
+
+
+def count(n: float, singular: str, plural: str | None = None) -> str:
+    """``1 unit``, ``2 units``."""
+    return f"{n:g} {singular if n == 1 else plural or singular + 's'}"
+
+
+def is_unverified(comment: str | None) -> bool:
+    """A ConceptMap target or ValueSet include whose tag says memory [M] or inference [I]."""
+    return bool(comment) and ("[M]" in comment or "[I]" in comment)
+
+
+# ---------------------------------------------------------------- site and approach
+@dataclass(slots=True)
+class SiteDecision:
+    """What the documented site and approach call for."""
+
+    expected: dict[str, Translation]  # CPT code -> ConceptMap target
+    basis: str  # words: what was documented
+    unverified: bool
+    site_paths: list[str]
+
+
+def approach_facts(codes: Iterable[str]) -> dict[str, str] | None:
+    """The ``dependsOn`` facts for the approach codes documented: ``{}`` none, None contradictory.
+
+    ``approach`` is open, transvaginal, transrectal or percutaneous (in that order of weight; other
+    codes such as laparoscopic pass through and match no target); ``route`` goes with open.
+    """
+    vals = {c.strip().lower() for c in codes if c and c.strip()}
+    routes = sorted(vals & set(ROUTES))
+    if len(routes) > 1:
+        return None
+    if "open" in vals:
+        if "percutaneous" in vals:
+            return None
+        return {"approach": "open", **({"route": routes[0]} if routes else {})}
+    if routes:
+        return {"approach": routes[0]}
+    if "percutaneous" in vals:
+        return {"approach": "percutaneous"}
+    return {"approach": min(vals)} if vals else {}
+
+
+def _site_codes(line: ServiceLine) -> list[Coded]:
+    """SNOMED codings that may name the collection's site: body sites, then SNOMED procedure codes."""
+    out = [c for c in line.all_body_sites() if c.system == SNOMED]
+    out += [c for c in line.codes if c.system == SNOMED]
+    for p in line.procedures:
+        out += [c for c in p.codes if c.system == SNOMED]
+    return out
+
+
+def decide_code(tx: Terminology, line: ServiceLine, dc: DrainageCode) -> SiteDecision | None:
+    """The CPT code(s) the documented site and approach call for; None when they decide nothing.
+
+    Sites are mapped to classes; with no mapped site but a documented approach, the class the billed
+    code implies is used. A ConceptMap target counts only when its ``dependsOn`` facts are exactly the
+    documented ones (no approach documented → the targets without conditions).
+    """
+    classes: list[tuple[Translation, Coded | None]] = []
+    routes: list[tuple[Translation, Coded]] = []
+    for c in _site_codes(line):
+        for t in tx.conceptmaps.translate(SITE_MAP, SNOMED, c.code):
+            if t.system == SITE_CLASS_SYSTEM:
+                classes.append((t, c))
+            elif t.system == APPROACH_SYSTEM:
+                routes.append((t, c))
+    approach_codes = [c.code for c in line.all_approaches() if c.system in (None, APPROACH_SYSTEM)]
+    facts = approach_facts(approach_codes + [t.code for t, _ in routes])
+    if facts is None:
+        return None
+    if not classes and not facts:
+        return None
+    # no mapped site: the class the billed code implies, judged on the approach alone
+    items: list[tuple[str, Translation | None]] = (
+        [(t.code, t) for t, _ in classes] if classes else [(dc.site_class, None)]
+    )
+    expected: dict[str, Translation] = {}
+    used: list[Translation] = [t for t, _ in routes]
+    for cls, origin in items:
+        found = [
+            t
+            for t in tx.conceptmaps.translate(CODE_MAP, SITE_CLASS_SYSTEM, cls, facts)
+            if len(t.depends_on) == len(facts)
+        ]
+        if found and origin is not None:
+            used.append(origin)
+        for t in found:
+            expected.setdefault(t.code, t)
+            used.append(t)
+    if not expected:
+        return None
+    sites = [f"{c.display or 'SNOMED ' + c.code} ({(t.display or t.code).lower()})" for t, c in classes]
+    sites += [f"{c.display or 'SNOMED ' + c.code} (route {t.code})" for t, c in routes]
+    approach = ""
+    if facts:
+        approach = "approach " + facts["approach"] + (f" {facts['route']}" if "route" in facts else "")
+    if sites:
+        basis = "site " + ", ".join(dict.fromkeys(sites)) + (f" and {approach}" if approach else "")
+    else:
+        basis = f"{approach} (no site documented; judged within the scope of {dc.code}: {dc.region})"
+    return SiteDecision(
+        expected=expected,
+        basis=basis,
+        unverified=any(is_unverified(t.comment) for t in used),
+        site_paths=[c.path for _, c in classes] + [c.path for _, c in routes],
+    )

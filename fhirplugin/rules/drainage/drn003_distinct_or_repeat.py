@@ -1,0 +1,120 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from fhirplugin.fhir.case import ServiceLine
+from fhirplugin.findings import Finding, Severity
+from fhirplugin.rules.base import Rule, RuleContext, register
+from fhirplugin.rules.drainage.data import (
+    REPEAT,
+    SEPARATE_COLLECTION,
+    drainage_code,
+    drainage_lines,
+    join_or,
+    modifier_uses,
+    modifiers_for,
+    session_groups,
+)
+
+
+def _mods(line: ServiceLine) -> set[str]:
+    return {m.code.strip().upper() for m in line.modifiers}
+
+
+def _sites(line: ServiceLine) -> set[tuple[str | None, str]]:
+    return {(c.system, c.code) for c in line.all_body_sites()}
+
+
+def _procs(line: ServiceLine) -> set[str]:
+    return {p.path for p in line.procedures if p.resource_type == "Procedure"}
+
+
+@register
+class DistinctOrRepeat(Rule):
+    """A further same-day line of a drainage code without the modifier that says why it is there.
+
+    What it checks:
+        Claim lines with the same drainage code (10030, 49405, 49406, 49407) for one patient, provider and
+        date. Every line after the first needs XS or 59 (a separate collection with its own catheter) or 76
+        or 77 (the drainage repeated the same day, by the same or another physician). A line that carries 76
+        or 77 while its own Procedure documents a different site from the other lines gets a warning: a
+        separate collection is XS (or 59), not a repeat. Modifiers come from
+        ``terminology/drainage/modifiers.csv``. 59 with XS on one line is left to GEN007.
+    Why:
+        Without a modifier the second line reads as a duplicate and is denied. Note that these codes have a
+        date-of-service MUE (MAI 3): the modifiers separate the lines but never lift the per-day limit.
+    Example:
+        Two ``49406`` lines on 2026-03-02 for two abscesses, the second without a modifier.
+    Fix:
+        Add XS (or 59) to the line for the second collection, or 76/77 when the same drainage was repeated;
+        document the separate site or the repeat.
+    Source:
+        CPT instructions (one unit per collection with its own catheter, §4.1 [V]); CMS modifier guidance
+        for 59/X{EPSU} and 76/77 (coding-rules reference §1.6 and §2.2, [V]); seed 000_fd25ab081c3e8cfb.
+    """
+
+    id = "DRN003"
+    name = "drainage.distinct-or-repeat-modifier"
+    family = "drainage"
+    severity = Severity.ERROR
+    issue_type = "business-rule"
+
+    def check(self, ctx: RuleContext) -> Iterator[Finding]:
+        separate = set(modifiers_for(SEPARATE_COLLECTION))
+        repeat = set(modifiers_for(REPEAT))
+        sep_words = join_or(modifiers_for(SEPARATE_COLLECTION))
+        rep_words = join_or(modifiers_for(REPEAT))
+        for group in session_groups(drainage_lines(ctx.submission, "Claim")).values():
+            if len(group) < 2:
+                continue
+            code = group[0].cpt or ""
+            diagnostics = self._diagnostics(ctx, code, group)
+            lacking = [line for line in group if not (_mods(line) & (separate | repeat))]
+            for line in lacking[1:]:
+                yield self.finding(
+                    f"This is a further {code} line for the same patient and date: add {sep_words} when it "
+                    f"drains a separate collection with its own catheter, or {rep_words} when the drainage was "
+                    f"repeated.",
+                    line.path,
+                    diagnostics=diagnostics,
+                )
+            for line in group:
+                mods = _mods(line)
+                if not (mods & repeat) or (mods & separate):
+                    continue
+                others = [o for o in group if o is not line]
+                mine, sites = _procs(line), _sites(line)
+                if (
+                    mine
+                    and sites
+                    and all(mine.isdisjoint(_procs(o)) for o in others)
+                    and all(_sites(o) and sites.isdisjoint(_sites(o)) for o in others)
+                ):
+                    rep = next(m for m in line.modifiers if m.code.strip().upper() in repeat)
+                    yield self.finding(
+                        f"This {code} line carries {rep.code} (repeat), but its Procedure documents a different "
+                        f"site from the other {code} line(s): a separate collection takes {sep_words}, not "
+                        f"{rep.code}.",
+                        rep.path,
+                        severity=Severity.WARNING,
+                        diagnostics=diagnostics,
+                    )
+
+    @staticmethod
+    def _diagnostics(ctx: RuleContext, code: str, group: list[ServiceLine]) -> str:
+        uses = modifier_uses()
+        dc = drainage_code(group[0])
+        parts = [
+            f"One unit of {code} per collection with its own catheter ({dc.source if dc else 'CPT'}); "
+            + "; ".join(f"{m.code}: {m.note} ({m.source})" for m in uses.values())
+            + "."
+        ]
+        mue = ctx.tx.mue.get(code)
+        if mue is not None and not mue.per_line:
+            total = sum(line.unit_count for line in group)
+            parts.append(
+                f"MUE {code}: {mue.value} per date of service, MAI {mue.mai_text}; units are added up over every "
+                f"line of the date ({total:g} here) and 59, XS, 76 or 77 do not lift the limit; above it only "
+                f"an appeal with documentation helps (MUE source {mue.source})."
+            )
+        return " ".join(parts)
