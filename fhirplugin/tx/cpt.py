@@ -84,10 +84,13 @@ class CptCode:
 class CptTable:
     """CPT/HCPCS codes by code. Immutable; ``merge`` returns a new table."""
 
-    __slots__ = ("_codes",)
+    __slots__ = ("_codes", "complete")
 
-    def __init__(self, codes: dict[str, CptCode] | None = None) -> None:
+    def __init__(self, codes: dict[str, CptCode] | None = None, *, complete: bool = False) -> None:
         self._codes: MappingProxyType[str, CptCode] = MappingProxyType(dict(codes or {}))
+        # True when a full code set (a user's licensed file) is loaded: a code missing from a complete
+        # table is suspect; one missing from the built-in excerpt only means we have no rule for it
+        self.complete = complete
 
     # -- construction ---------------------------------------------------------------------------
     @classmethod
@@ -190,7 +193,7 @@ class CptTable:
             )
         if not codes:
             raise CptDataError(f"{path}: the file holds no codes")
-        return cls(codes)
+        return cls(codes, complete=True)
 
     def merge(self, other: CptTable) -> CptTable:
         """A new table: ``other``'s descriptions replace ours; our flags (add-on, global, family) stay.
@@ -204,7 +207,7 @@ class CptTable:
                 merged[code] = theirs
             elif ours.description != theirs.description:
                 merged[code] = replace(ours, description=theirs.description)
-        return CptTable(merged)
+        return CptTable(merged, complete=self.complete or other.complete)
 
     # -- queries ----------------------------------------------------------------------------------
     def get(self, code: str) -> CptCode | None:

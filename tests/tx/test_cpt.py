@@ -266,3 +266,28 @@ def test_builtin_layout_loader_refuses_bad_rows(tmp_path: Path) -> None:
     f.write_text(header + "49406,cpt,Drain,false,045,x,S,true\n")
     with pytest.raises(CptDataError, match=r"line 2: global_days '045'"):
         CptTable.load(f)
+
+
+def test_unknown_code_is_a_warning_only_against_a_licensed_table(tmp_path: Path) -> None:
+    """GEN001: with the built-in excerpt an unknown code is information; with a licensed file, a warning."""
+    from builders import build
+    from fhirplugin.config import load_settings
+    from fhirplugin.engine import Engine
+    from fhirplugin.tx.store import Terminology
+
+    assert not CptTable.builtin().complete
+    f = tmp_path / "LONGULT.txt"
+    f.write_text("49406\tDRAINAGE PERITONEAL PERCUTANEOUS\n99213\tOFFICE VISIT\n")
+    claim = build({"claim": {"lines": [{"code": "99213"}, {"code": "99999"}]}})
+
+    def gen001(tx):
+        result = Engine(load_settings(select=["GEN001"]), tx=tx).check_object(claim)
+        return {(f.expression[0], f.severity.value) for f in result.findings if f.rule_id == "GEN001"}
+
+    builtin = gen001(Terminology.load())
+    assert builtin == {
+        ("Claim.item[0].productOrService.coding[0]", "information"),
+        ("Claim.item[1].productOrService.coding[0]", "information"),
+    }
+    licensed = gen001(Terminology.load(cpt_file=f))
+    assert licensed == {("Claim.item[1].productOrService.coding[0]", "warning")}

@@ -13,8 +13,9 @@ class CptUnknown(Rule):
 
     What it checks:
         Every code under the CPT system on a claim line, Procedure or ServiceRequest: it must have the CPT
-        form (five digits, or four digits and F/T/U) and be in the loaded code table (the built-in table for
-        the codes in scope, or your licensed CPT file).
+        form (five digits, or four digits and F/T/U) and be in the loaded code table. With your licensed
+        CPT file loaded a missing code is a warning; with only the built-in table (the codes the rule
+        families cover) it is an information issue saying no CPT rule checked the code.
     Why:
         A code that does not exist, or was deleted, is denied; a typo in a code bills a different service.
     Example:
@@ -43,10 +44,17 @@ class CptUnknown(Rule):
                         severity=Severity.ERROR,
                         diagnostics="CPT code format (Category I, II, III and PLA codes).",
                     )
+                elif c.code not in ctx.tx.cpt and ctx.tx.cpt.complete:
+                    yield self.finding(
+                        f"CPT {c.code} is not in the loaded CPT table; check that it exists in this year's CPT.",
+                        c.path,
+                        diagnostics=f"Loaded CPT table (licensed file) holds {len(ctx.tx.cpt)} codes.",
+                    )
                 elif c.code not in ctx.tx.cpt:
                     yield self.finding(
-                        f"CPT {c.code} is not in the loaded CPT table; check that it exists in this year's CPT, "
-                        "or load your licensed CPT file.",
+                        f"CPT {c.code} is outside the codes fhirplugin's built-in table covers, so no CPT rule "
+                        "checked it; load your licensed CPT file to check that it exists.",
                         c.path,
-                        diagnostics=f"Loaded CPT table holds {len(ctx.tx.cpt)} codes.",
+                        severity=Severity.INFORMATION,
+                        diagnostics=f"Built-in CPT table holds {len(ctx.tx.cpt)} codes (the rule families' codes).",
                     )
