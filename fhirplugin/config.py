@@ -55,6 +55,7 @@ class ServiceSettings(BaseModel):
     fetch_timeout: float = 3.0
     fetch_max_bytes: int = 5 * 1024 * 1024
     jwt_leeway: int = 30
+    jwks_cache_seconds: int = 300  # how long a fetched JWKS (jwks_url / allowed jku) is trusted
 
 
 class Settings(BaseSettings):

@@ -1,0 +1,392 @@
+"""One CDS Hooks call: read the request leniently, gather the data, run the engine, answer cards.
+
+Data the rules need (resources the draft Claims and orders reference) comes from the hook context,
+then from ``prefetch``, then from ``fhirServer`` with the ``fhirAuthorization`` token; when none of
+these has it the call ends in 412 with an OperationOutcome naming what is missing.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from fhirplugin.fhir.case import CPT
+from fhirplugin.findings import Finding
+from fhirplugin.outcome import issue as oo_issue
+from fhirplugin.service import cards, logsafe
+from fhirplugin.service.errors import ServiceError
+from fhirplugin.service.fixes import locate
+from fhirplugin.service.hooks import CHARGE_ENTRY_HOOK, Service
+
+if TYPE_CHECKING:
+    from fhirplugin.config import ServiceSettings
+    from fhirplugin.engine import Engine
+
+log = logging.getLogger("fhirplugin.service")
+
+# resource types whose content the rules read when a checked resource references them
+FOLLOW_TYPES = frozenset(
+    {
+        "Procedure",
+        "Condition",
+        "ServiceRequest",
+        "DiagnosticReport",
+        "ImagingStudy",
+        "Device",
+        "DocumentReference",
+    }
+)
+_REL = re.compile(r"^(?:(https?://.+)/)?([A-Z][A-Za-z]+)/([A-Za-z0-9\-.]{1,64})(?:/_history/[^/]+)?$")
+MAX_FOLLOW = 100  # referenced resources gathered for one call
+
+
+def _clean(value):
+    """Lenient reading: ``null`` means absent (the spec forbids it, real clients send it)."""
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_clean(v) for v in value if v is not None]
+    return value
+
+
+@dataclass(slots=True)
+class Request:
+    hook: str
+    hook_instance: str
+    context: dict
+    prefetch: dict
+    fhir_server: str | None
+    access_token: str | None
+
+
+def parse_request(body: object, service: Service) -> Request:
+    if not isinstance(body, dict):
+        raise ServiceError(400, "The CDS Hooks request must be a JSON object.", expression="request")
+    body = _clean(body)
+    for name in ("hook", "hookInstance"):
+        if not isinstance(body.get(name), str) or not body[name]:
+            raise ServiceError(
+                400, f"The request has no {name} (a non-empty string is required).", expression=name
+            )
+    if body["hook"] != service.hook:
+        raise ServiceError(
+            400,
+            f"Service {service.id} answers the {service.hook} hook, not {body['hook']}.",
+            expression="hook",
+        )
+    context = body.get("context")
+    if not isinstance(context, dict):
+        raise ServiceError(400, "The request has no context object.", expression="context")
+    prefetch = body.get("prefetch") or {}
+    if not isinstance(prefetch, dict):
+        raise ServiceError(400, "prefetch must be a JSON object of prefetch keys.", expression="prefetch")
+    auth = body.get("fhirAuthorization")
+    server = body.get("fhirServer")
+    if auth is not None and not isinstance(auth, dict):
+        raise ServiceError(400, "fhirAuthorization must be an object.", expression="fhirAuthorization")
+    if auth and not server:
+        raise ServiceError(
+            400, "fhirAuthorization is given without fhirServer (CDS Hooks cds-r-1).", expression="fhirServer"
+        )
+    if server is not None and (not isinstance(server, str) or not server.startswith(("http://", "https://"))):
+        raise ServiceError(400, "fhirServer must be an http(s) URL.", expression="fhirServer")
+    token = auth.get("access_token") if auth else None
+    if auth and not isinstance(token, str):
+        raise ServiceError(
+            400, "fhirAuthorization has no access_token.", expression="fhirAuthorization.access_token"
+        )
+    return Request(body["hook"], body["hookInstance"], context, prefetch, server, token)
+
+
+def _bundle(context: dict, key: str) -> dict:
+    b = context.get(key)
+    if not isinstance(b, dict) or b.get("resourceType") != "Bundle":
+        raise ServiceError(400, f"context.{key} must be a FHIR Bundle.", expression=f"context.{key}")
+    entries = b.get("entry") or []
+    if not isinstance(entries, list):
+        raise ServiceError(400, f"context.{key}.entry must be an array.", expression=f"context.{key}.entry")
+    for i, e in enumerate(entries):
+        if not isinstance(e, dict) or not isinstance(e.get("resource"), dict):
+            raise ServiceError(
+                400,
+                f"context.{key}.entry[{i}] has no resource object.",
+                expression=f"context.{key}.entry[{i}].resource",
+            )
+    return b
+
+
+def is_cpt_order(resource: dict) -> bool:
+    if resource.get("resourceType") != "ServiceRequest":
+        return False
+    code = resource.get("code")
+    if isinstance(code, dict) and isinstance(code.get("concept"), dict):  # R5 CodeableReference
+        code = code["concept"]
+    codings = code.get("coding") if isinstance(code, dict) else None
+    return any(isinstance(c, dict) and c.get("system") == CPT for c in codings or [])
+
+
+def _ref_key(resource: dict) -> str | None:
+    rtype, rid = resource.get("resourceType"), resource.get("id")
+    return f"{rtype}/{rid}" if isinstance(rtype, str) and isinstance(rid, str) else None
+
+
+def _references(value, out: list[str]) -> None:
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, dict):
+            ref = v.get("reference")
+            if isinstance(ref, str):
+                out.append(ref)
+            stack.extend(x for k, x in v.items() if k != "contained" and isinstance(x, dict | list))
+        elif isinstance(v, list):
+            stack.extend(x for x in v if isinstance(x, dict | list))
+
+
+@dataclass(slots=True)
+class Slot:
+    resource: dict
+    editable: bool
+    origin: str  # "context" | "prefetch" | "fhirServer"
+    context_index: int | None = None  # index in the context Bundle
+
+
+@dataclass(slots=True)
+class Gathered:
+    slots: list[Slot] = field(default_factory=list)
+    prefetch_outcomes: list[str] = field(default_factory=list)
+
+
+def _prefetch_index(prefetch: dict, gathered: Gathered) -> dict[str, dict]:
+    found: dict[str, dict] = {}
+    for key, value in prefetch.items():
+        if not isinstance(value, dict):
+            continue
+        resources = [value]
+        if value.get("resourceType") == "Bundle":
+            resources = [e.get("resource") for e in value.get("entry") or [] if isinstance(e, dict)]
+        for r in resources:
+            if not isinstance(r, dict):
+                continue
+            if r.get("resourceType") == "OperationOutcome":
+                gathered.prefetch_outcomes.append(key)  # the client could not run this template
+                continue
+            k = _ref_key(r)
+            if k:
+                found.setdefault(k, r)
+    return found
+
+
+def gather(
+    req: Request, service: Service, settings: ServiceSettings, allowed_servers: list[str] | None
+) -> Gathered:
+    g = Gathered()
+    bundle = _bundle(req.context, service.context_key)
+    entries = bundle.get("entry") or []
+    have: set[str] = set()
+    full_urls: set[str] = set()
+    for i, e in enumerate(entries):
+        r = e["resource"]
+        if service.hook != CHARGE_ENTRY_HOOK and not is_cpt_order(r):
+            continue  # orders without a CPT code are not ours to check
+        g.slots.append(Slot(r, True, "context", i))
+    for e in entries:  # every context resource can satisfy a reference, checked or not
+        k = _ref_key(e["resource"])
+        if k:
+            have.add(k)
+        if isinstance(e.get("fullUrl"), str):
+            full_urls.add(e["fullUrl"])
+    if not g.slots:
+        return g
+    pre = _prefetch_index(req.prefetch, g)
+    context_by_key = {_ref_key(e["resource"]): e["resource"] for e in entries if _ref_key(e["resource"])}
+    client = None
+    missing: list[str] = []
+    queue = [s.resource for s in g.slots]
+    if service.hook == CHARGE_ENTRY_HOOK:  # Procedures of the encounter that share a claim line's code
+        queue += _same_code_procedures(g.slots, pre)
+    fetched = 0
+    while queue:
+        res = queue.pop(0)
+        refs: list[str] = []
+        _references(res, refs)
+        for ref in refs:
+            if ref in full_urls or ref.startswith(("#", "urn:")):
+                continue
+            m = _REL.match(ref)
+            if not m or m.group(2) not in FOLLOW_TYPES:
+                continue
+            key = f"{m.group(2)}/{m.group(3)}"
+            if key in have:
+                if key in context_by_key and not any(s.resource is context_by_key[key] for s in g.slots):
+                    # a non-checked context entry (e.g. a non-CPT order) that a checked one references
+                    g.slots.append(Slot(context_by_key[key], False, "context", None))
+                continue
+            have.add(key)
+            if key in pre:
+                g.slots.append(Slot(pre[key], False, "prefetch"))
+                queue.append(pre[key])
+                continue
+            if fetched >= MAX_FOLLOW:
+                missing.append(key)
+                continue
+            if req.fhir_server is None:
+                missing.append(key)
+                continue
+            if client is None:
+                client = _client(req, settings, allowed_servers)
+            try:
+                r = client.read(key)
+            except Exception as exc:  # noqa: BLE001 - FetchError, or anything the HTTP layer raised
+                log.info("fhirServer read failed for a %s: %s", m.group(2), type(exc).__name__)
+                missing.append(key)
+                continue
+            fetched += 1
+            g.slots.append(Slot(r, False, "fhirServer"))
+            queue.append(r)
+    if missing:
+        raise ServiceError(
+            412,
+            "Data the coding rules need was neither in the request, nor prefetched, nor readable from "
+            f"fhirServer: {', '.join(missing[:10])}{' …' if len(missing) > 10 else ''}.",
+            code="processing",
+            diagnostics="Send it in the hook context or prefetch, or give fhirServer and fhirAuthorization.",
+        )
+    return g
+
+
+def _same_code_procedures(slots: list[Slot], pre: dict[str, dict]) -> list[dict]:
+    codes: set[str] = set()
+    for s in slots:
+        if s.resource.get("resourceType") == "Claim":
+            for item in s.resource.get("item") or []:
+                pos = item.get("productOrService") if isinstance(item, dict) else None
+                for c in (pos or {}).get("coding") or []:
+                    if isinstance(c, dict) and c.get("system") == CPT and isinstance(c.get("code"), str):
+                        codes.add(c["code"])
+    out = []
+    for r in pre.values():
+        if r.get("resourceType") != "Procedure":
+            continue
+        code = r.get("code") or {}
+        if any(isinstance(c, dict) and c.get("code") in codes for c in code.get("coding") or []):
+            out.append(r)
+    return out
+
+
+def _client(req: Request, settings: ServiceSettings, allowed_servers: list[str] | None):
+    from fhirplugin.service.fhirclient import FhirClient
+
+    return FhirClient(
+        req.fhir_server,
+        req.access_token,
+        timeout=settings.fetch_timeout,
+        max_bytes=settings.fetch_max_bytes,
+        allowed_servers=allowed_servers,
+    )
+
+
+def run(
+    engine: Engine,
+    body: object,
+    service: Service,
+    settings: ServiceSettings,
+    *,
+    allowed_servers: list[str] | None = None,
+) -> dict:
+    """Answer one hook call; the patient id and access token are redacted from any log line meanwhile."""
+    secrets: list[str] = []
+    if isinstance(body, dict):
+        context = body.get("context") if isinstance(body.get("context"), dict) else {}
+        auth = body.get("fhirAuthorization") if isinstance(body.get("fhirAuthorization"), dict) else {}
+        secrets = [
+            v
+            for v in (context.get("patientId"), auth.get("access_token"), auth.get("patient"))
+            if isinstance(v, str)
+        ]
+    with logsafe.sensitive(*secrets):
+        return _run(engine, body, service, settings, allowed_servers=allowed_servers)
+
+
+def _run(
+    engine: Engine,
+    body: object,
+    service: Service,
+    settings: ServiceSettings,
+    *,
+    allowed_servers: list[str] | None = None,
+) -> dict:
+    req = parse_request(body, service)
+    g = gather(req, service, settings, allowed_servers)
+    if not g.slots:
+        return {"cards": []}
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "collection",
+        "entry": [{"resource": s.resource} for s in g.slots],
+    }
+    result = engine.check_object(bundle)
+    focus = _focus(req, service, g)
+    key = service.context_key
+
+    def resolve(expression: str):
+        idx, segs = locate(expression)
+        if idx is None or idx >= len(g.slots):
+            return expression, None, None, None
+        s = g.slots[idx]
+        rest = expression.split(".resource", 1)[1] if ".resource" in expression else ""
+        target = cards.Target(s.resource, s.editable, _ref_key(s.resource) or f"{key} entry")
+        if s.context_index is not None:
+            return (
+                f"Bundle.entry[{s.context_index}].resource{rest}",
+                target,
+                segs,
+                f"{_ref_key(s.resource) or s.resource.get('resourceType')} (context.{key}.entry[{s.context_index}])",
+            )
+        rtype = s.resource.get("resourceType", "Resource")
+        return f"{rtype}{rest}", target, segs, f"{_ref_key(s.resource) or rtype} (from {s.origin})"
+
+    kept: list[Finding] = []
+    for f in result.findings:
+        if f.rule_id in ("INP008",):
+            continue
+        idx = locate(f.expression[0])[0] if f.expression else None
+        if focus is not None and idx is not None and idx < len(g.slots) and idx not in focus:
+            continue
+        kept.append(f)
+    response: dict = {"cards": cards.cards_for(kept, hook_instance=req.hook_instance, resolve=resolve)}
+    issues = []
+    for f in kept:
+        iss = oo_issue(f)
+        if f.expression:
+            iss["expression"] = [resolve(e)[0] for e in f.expression]
+        issues.append(iss)
+    if not issues:
+        issues = [
+            {"severity": "information", "code": "informational", "details": {"text": "No problems found."}}
+        ]
+    if g.prefetch_outcomes:
+        issues.append(
+            {
+                "severity": "information",
+                "code": "informational",
+                "details": {
+                    "text": f"Prefetch keys answered with an OperationOutcome: {', '.join(g.prefetch_outcomes)}."
+                },
+            }
+        )
+    response["extension"] = {cards.EXT_OUTCOME: {"resourceType": "OperationOutcome", "issue": issues}}
+    return response
+
+
+def _focus(req: Request, service: Service, g: Gathered) -> set[int] | None:
+    """order-select: the slot indexes of the selected orders (and of non-context data)."""
+    if service.hook != "order-select":
+        return None
+    selections = req.context.get("selections")
+    if not isinstance(selections, list) or not selections:
+        return None
+    chosen = {s for s in selections if isinstance(s, str)}
+    return {i for i, s in enumerate(g.slots) if s.context_index is None or (_ref_key(s.resource) in chosen)}
