@@ -27,6 +27,8 @@ Shorthand (YAML cases use the same keys)::
     orders:                       # ServiceRequest resources (order-sign drafts)
       - {code: "49411", site: "41216001", reasons: [C61]}
       - {code: "49406", units: 2, collections: 1}   # quantityQuantity; collection-count extension
+
+    Any claim, procedure or order may say ``profile: <url>`` (or a list): it becomes ``meta.profile``.
 """
 
 from __future__ import annotations
@@ -64,6 +66,14 @@ def _as_list(v) -> list:
     return v if isinstance(v, list) else [v]
 
 
+def _meta(res: dict, spec: dict) -> None:
+    """``profile: url`` (or a list) in the shorthand → ``meta.profile``, placed right after ``id``."""
+    if spec.get("profile"):
+        rest = {k: res.pop(k) for k in list(res) if k not in ("resourceType", "id")}
+        res["meta"] = {"profile": _as_list(spec["profile"])}
+        res.update(rest)
+
+
 def _code_cc(spec: dict) -> dict:
     system = spec.get("system", CPT)
     return _cc(system, spec["code"])
@@ -83,6 +93,7 @@ def claim(spec: dict, version: str = "R4", *, proc_refs: list[str] | None = None
         "priority": _cc("http://terminology.hl7.org/CodeSystem/processpriority", "normal"),
         "insurance": [{"sequence": 1, "focal": True, "coverage": {"reference": "Coverage/cov1"}}],
     }
+    _meta(res, spec)
     if spec.get("diagnoses"):
         res["diagnosis"] = [
             {"sequence": i + 1, "diagnosisCodeableConcept": _cc(ICD10CM, code)}
@@ -145,6 +156,7 @@ def procedure(spec: dict, version: str = "R4", *, pid: str, extra: list[dict]) -
         "code": _code_cc(spec),
         "subject": {"reference": spec.get("patient", PATIENT)},
     }
+    _meta(res, spec)
     exts = []
     if spec.get("approach"):
         exts.append({"url": EXT_METHOD, "valueCodeableConcept": _cc(APPROACH_SYSTEM, spec["approach"])})
@@ -218,6 +230,7 @@ def service_request(spec: dict, version: str = "R4", *, sid: str) -> dict:
         "requester": {"reference": spec.get("provider", PROVIDER)},
         "authoredOn": str(spec.get("date", DEFAULT_DATE)),
     }
+    _meta(res, spec)
     res["code"] = {"concept": _code_cc(spec)} if version == "R5" else _code_cc(spec)
     if spec.get("approach"):
         res["extension"] = [

@@ -173,11 +173,21 @@ class Case:
 
 
 @dataclass(slots=True)
+class RawResource:
+    """A submitted resource as parsed JSON, for the few checks that need all of it (profile conformance)."""
+
+    path: str  # FHIRPath of the resource in the input: "Claim", "Bundle.entry[2].resource"
+    resource: dict
+
+
+@dataclass(slots=True)
 class Submission:
     """Everything read from one top-level input resource (a Bundle or a single resource)."""
 
     cases: list[Case] = field(default_factory=list)
     fhir_version: str = "R4"
+    # every resource the reader indexed (a single resource, Bundle entries, Parameters resources), in order
+    resources: list[RawResource] = field(default_factory=list)
 
     def lines(self) -> list[ServiceLine]:
         return [line for case in self.cases for line in case.lines]

@@ -20,6 +20,7 @@ from fhirplugin.fhir.case import (
     DiagnosisPointer,
     ProcedureInfo,
     Quantity,
+    RawResource,
     ServiceLine,
     Submission,
 )
@@ -578,7 +579,7 @@ def order_case(loc: Located, idx: Index) -> Case:
 def read_submission(top: dict, base: str, version: str) -> Submission:
     """All cases in one top-level input (a resource, a Bundle, or Parameters wrapping one)."""
     idx = build_index(top, base)
-    sub = Submission(fhir_version=version)
+    sub = Submission(fhir_version=version, resources=[RawResource(loc.path, loc.resource) for loc in idx.all])
     claimed: set[str] = set()
     for loc in idx.of_type("Claim"):
         sub.cases.append(claim_case(loc, idx, claimed))
