@@ -3,25 +3,48 @@
 R4 and R4B payloads are checked with the ``fhir.resources.R4B`` models, R5 with the default models.
 A Bundle (or Parameters) is checked as a shell and then entry by entry, so one broken entry does not
 hide the others and every error carries ``Bundle.entry[i].resource…``.
+
+Before building any model, :mod:`fhirplugin.fhir.fast` checks the plain JSON against tables made from
+the same models; when it proves a resource valid, the (empty) answer is returned without pydantic.
+Anything it is unsure of goes through fhir.resources as before, so the findings do not change, only
+the speed. ``FHIRPLUGIN_FAST=0`` in the environment turns the fast path off (for debugging).
 """
 
 from __future__ import annotations
 
+import os
 import re
-from functools import cache
+from functools import lru_cache
 
 from pydantic import ValidationError
 
+from fhirplugin.fhir import fast
 from fhirplugin.findings import Finding, Severity
+
+_OFF = frozenset({"0", "false", "no", "off"})
+
+
+def fast_enabled() -> bool:
+    """The fast pre-check runs unless FHIRPLUGIN_FAST is 0/false/no/off (read on every call)."""
+    return os.environ.get("FHIRPLUGIN_FAST", "1").strip().lower() not in _OFF
+
 
 _ELEMENT = re.compile(r"^[a-z_][A-Za-z0-9_]*$|^resourceType$")
 
 
-@cache
-def model_class(resource_type: str, version: str):
-    """The fhir.resources model for a resource type, or None when the version has no such type."""
+def model_class(resource_type: object, version: str):
+    """The fhir.resources model for a resource type, or None when the version has no such type.
+
+    Anything but a plausible type name (a list, a number, ``"claim"``) is None before the cache:
+    the names come from the input, so only well-formed ones are remembered, and at most 1,024.
+    """
     if not isinstance(resource_type, str) or not re.fullmatch(r"[A-Z][A-Za-z]{1,63}", resource_type):
         return None
+    return _model_class(resource_type, version)
+
+
+@lru_cache(maxsize=1024)
+def _model_class(resource_type: str, version: str):
     try:
         if version == "R5":
             from fhir.resources import get_fhir_model_class
@@ -128,6 +151,8 @@ def validate_resource(resource: dict, version: str, base: str) -> list[Finding]:
     Unknown elements are reported, removed, and the resource validated again, so errors that pydantic
     reports only once the unknown element is gone (a missing required sibling) are listed too.
     """
+    if fast_enabled() and fast.accepts(resource, version):
+        return []
     rtype = resource.get("resourceType")
     cls = model_class(rtype, version)
     if cls is None:
@@ -180,6 +205,8 @@ def validate_resource(resource: dict, version: str, base: str) -> list[Finding]:
 
 def validate_tree(resource: dict, version: str, base: str) -> list[Finding]:
     """Validate a resource and, for Bundle and Parameters, each resource it holds."""
+    if fast_enabled() and fast.accepts(resource, version):
+        return []  # the whole tree is valid: fhir.resources would report nothing either
     rtype = resource.get("resourceType")
     if rtype == "Bundle" and isinstance(resource.get("entry"), list):
         shell = dict(resource)

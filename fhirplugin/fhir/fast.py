@@ -1,0 +1,625 @@
+"""A fast structural pre-check that answers "valid" or "suspicious", never a message.
+
+fhir.resources builds a pydantic model for every element (≈ 0.9 ms for a typical Claim). Most
+submissions are structurally fine, so :func:`accepts` first walks the plain JSON dict against tables
+made from the fhir.resources model classes themselves (element name → primitive checker, complex
+type, list or single, required, choice group). When it says True, fhir.resources would accept the
+resource too and no model is built; when it says False, the caller runs the fhir.resources path,
+which stays the reference and writes the findings. The check is deliberately stricter than
+fhir.resources: anything it does not know how to prove valid is "suspicious".
+
+The tables are built lazily (per model class, on first use) from ``model_fields``,
+``get_required_fields`` and ``get_one_of_many_fields``, so they follow the installed fhir.resources.
+A class with validators this module does not know, or a primitive whose constraint differs from the
+one checked here, makes every element of that kind suspicious instead of silently passing.
+
+Public API::
+
+    accepts(resource: object, version: str) -> bool      # True: fhir.resources accepts it as is
+    explain(resource: object, version: str) -> str | None  # first suspicious element, for people/tests
+    element_validator(cls) -> Callable[[object], bool]   # the same check for one model class
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import math
+import re
+import types
+import typing
+from collections.abc import Callable
+from functools import cache
+
+from fhir_core import types as _ft
+from fhir_core.fhirabstractmodel import FHIRAbstractModel
+
+__all__ = ["accepts", "element_validator", "explain", "primitive_checker", "table_for"]
+
+# ------------------------------------------------------------------------------------------- kinds
+_PRIM = 0  # arg: checker(value) -> bool
+_CPLX = 1  # arg: _Ref to the element's model class
+_RES = 2  # any resource, by its own resourceType (contained, Bundle.entry.resource, ...)
+_NO = 3  # present → suspicious (a type this module does not check)
+
+
+# ------------------------------------------------------------------------------------- primitives
+_CACHE_MAX = 1 << 16  # verdicts remembered per date-like type (dates repeat a lot in real data)
+
+
+def _utf8(v: str) -> bool:
+    """pydantic-core cannot take a str with a lone surrogate (orjson never makes one)."""
+    if v.isascii():
+        return True
+    try:
+        v.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _boolean(v) -> bool:
+    return v is True or v is False
+
+
+def _int_range(lo: int, hi: int) -> Callable[[object], bool]:
+    def check(v) -> bool:
+        return type(v) is int and lo <= v <= hi
+
+    return check
+
+
+def _decimal(v) -> bool:
+    # fhir_core's Decimal tests str(value) against a regex: every int and every finite float passes;
+    # a bool ("True") does not, and strings are not FHIR JSON.
+    t = type(v)
+    return t is int or (t is float and math.isfinite(v))
+
+
+# String: pattern "[ \r\n\t\S]+" searched (not anchored) by pydantic-core's Rust regex. Python's \s
+# is a superset of Rust's (Unicode White_Space), so a Python match implies a Rust match.
+_STRING_RE = re.compile("[ \r\n\t\\S]+")  # real CR/LF/TAB, as fhir_core writes it
+# Code: "^[^\s]+(\s[^\s]+)*$" — a Python full match implies pydantic's match for the same reason.
+_CODE_RE = re.compile(r"^[^\s]+(\s[^\s]+)*$")
+
+
+def _string(v) -> bool:
+    if type(v) is not str or not v:
+        return False
+    if v.isascii():
+        return v.isprintable() or _STRING_RE.search(v) is not None
+    return _STRING_RE.search(v) is not None and _utf8(v)
+
+
+def _code(v) -> bool:
+    if type(v) is not str or not v:
+        return False
+    if v.isascii() and v.isprintable():  # the only whitespace left is the space
+        return v[0] != " " and v[-1] != " " and "  " not in v
+    return _CODE_RE.fullmatch(v) is not None and _utf8(v)
+
+
+def _any_text(v) -> bool:
+    """uri, canonical, markdown, xhtml: fhir.resources' patterns match any string; we want one."""
+    return type(v) is str and v != "" and (v.isascii() or _utf8(v))
+
+
+def _pattern(regex: str, lo: int = 1, hi: int | None = None) -> Callable[[object], bool]:
+    rx = re.compile(regex)
+
+    def check(v) -> bool:
+        return (
+            type(v) is str
+            and lo <= len(v)
+            and (hi is None or len(v) <= hi)
+            and v.isascii()
+            and rx.fullmatch(v) is not None
+        )
+
+    return check
+
+
+def _valid_day(v: str) -> bool:
+    try:
+        _dt.date.fromisoformat(v[:10])
+    except ValueError:
+        return False
+    return True
+
+
+def _fraction_ok(v: str) -> bool:
+    dot = v.find(".")
+    if dot < 0:
+        return True
+    end = dot + 1
+    while end < len(v) and v[end].isdigit():
+        end += 1
+    return end - dot - 1 <= 9
+
+
+def _cached(compute: Callable[[str], bool]) -> Callable[[object], bool]:
+    memo: dict[str, bool] = {}
+
+    def check(v) -> bool:
+        if type(v) is not str:
+            return False
+        r = memo.get(v)
+        if r is None:
+            r = compute(v)
+            if len(memo) >= _CACHE_MAX:
+                memo.clear()
+            memo[v] = r
+        return r
+
+    return check
+
+
+def _date_checker(rx: re.Pattern) -> Callable[[object], bool]:
+    def compute(v: str) -> bool:
+        if not v.isascii() or rx.fullmatch(v) is None:
+            return False
+        return len(v) in (4, 7) or (len(v) == 10 and _valid_day(v))
+
+    return _cached(compute)
+
+
+def _datetime_checker(rx: re.Pattern) -> Callable[[object], bool]:
+    def compute(v: str) -> bool:
+        if not v.isascii() or rx.fullmatch(v) is None or ":60" in v:  # leap seconds: let pydantic say
+            return False
+        if len(v) in (4, 7):
+            return True
+        return _valid_day(v) and (len(v) == 10 or ("T" in v and _fraction_ok(v)))
+
+    return _cached(compute)
+
+
+def _instant_checker(rx: re.Pattern) -> Callable[[object], bool]:
+    def compute(v: str) -> bool:
+        if not v.isascii() or rx.fullmatch(v) is None or ":60" in v:
+            return False
+        return _valid_day(v) and _fraction_ok(v)
+
+    return _cached(compute)
+
+
+def _time_checker(rx: re.Pattern) -> Callable[[object], bool]:
+    def compute(v: str) -> bool:
+        if not v.isascii() or rx.fullmatch(v) is None or ":60" in v:
+            return False
+        return _fraction_ok(v) and len(v) <= 15  # hh:mm:ss.ffffff at most
+
+    return _cached(compute)
+
+
+def _patterns(meta) -> list[str]:
+    try:
+        return [p for p in (getattr(m, "pattern", None) for m in meta) if p is not None]
+    except TypeError:  # not iterable: not GroupedMetadata
+        return []
+
+
+def _lengths(meta) -> tuple[int | None, int | None]:
+    lo = hi = None
+    for m in meta:
+        if type(m).__name__ == "MinLen":
+            lo = m.min_length
+        elif type(m).__name__ == "MaxLen":
+            hi = m.max_length
+    return lo, hi
+
+
+_ID_PATTERN = r"^[A-Za-z0-9\-.]+$"
+
+
+def primitive_checker(fhir_type: str, meta: object, base: object) -> Callable[[object], bool] | None:
+    """A checker for one fhir_core primitive annotation, or None when this module does not check it.
+
+    Each branch first confirms that fhir_core still constrains the type the way the checker assumes
+    (same regex, same Python base type); a difference means "not supported", never a guess.
+    """
+    mtype = type(meta)
+    if fhir_type == "string" and base is str and _patterns(meta) == [_STRING_RE.pattern]:
+        return _string
+    if fhir_type == "code" and base is str and _patterns(meta) == [_CODE_RE.pattern]:
+        return _code
+    if fhir_type == "id" and base is str:
+        pats, (lo, hi) = _patterns(meta), _lengths(meta)
+        if pats == [_ID_PATTERN] and lo == 1:
+            return _pattern(_ID_PATTERN, 1, hi)
+        return None
+    if fhir_type in ("uri", "canonical") and base is str and getattr(mtype, "pattern", None) is not None:
+        return _any_text if mtype.pattern.pattern == r"\S*" else None
+    if fhir_type == "markdown" and base is str and getattr(mtype, "pattern", None) is not None:
+        return _any_text if mtype.pattern.pattern == r"\s*(\S|\s)*" else None
+    if fhir_type == "xhtml" and base is str:
+        plain = not hasattr(mtype, "__get_pydantic_core_schema__") and not hasattr(mtype, "__iter__")
+        return _any_text if plain else None
+    if fhir_type == "oid" and base is str and getattr(mtype, "pattern", None) is not None:
+        return _pattern(mtype.pattern.pattern) if mtype.pattern.pattern.startswith("^urn:oid:") else None
+    if fhir_type in ("integer", "unsignedInt", "positiveInt", "integer64") and base is int:
+        lo, hi = getattr(meta, "min_length", None), getattr(meta, "max_length", None)
+        if isinstance(lo, int) and isinstance(hi, int):
+            return _int_range(lo, hi)
+        return None
+    if fhir_type == "decimal" and base.__name__ == "Decimal":
+        rx = getattr(mtype, "pattern", None)
+        ok = rx is not None and rx.pattern == r"^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?$"
+        return _decimal if ok else None
+    rx = getattr(mtype, "pattern", None)
+    if not isinstance(rx, re.Pattern):
+        return None
+    if fhir_type == "date" and base is _dt.date:
+        return _date_checker(rx)
+    if fhir_type == "dateTime" and base is _dt.datetime:
+        return _datetime_checker(rx)
+    if fhir_type == "instant" and base is _dt.datetime:
+        return _instant_checker(rx)
+    if fhir_type == "time" and base is _dt.time:
+        return _time_checker(rx)
+    return None  # base64Binary, uuid, url, ...: not checked here
+
+
+_KNOWN_MODEL_VALIDATORS = {"reject_null_complex_elements", "validate_after_model_construction"}
+# FHIRPrimitiveExtension (the `_field` siblings) also requires id, extension or fhir_comments;
+# a non-empty object with only id / extension (all that the fast path allows) satisfies it.
+_EXTRA_VALIDATORS = {"FHIRPrimitiveExtension": {"validate_extension_or_fhir_comment_required"}}
+
+
+# ------------------------------------------------------------------------------------------ tables
+class _Ref:
+    """A complex element's model class, turned into a table the first time a value needs it."""
+
+    __slots__ = ("fhirtype", "table")
+
+    def __init__(self, fhirtype) -> None:
+        self.fhirtype = fhirtype
+        self.table: _Table | None = None
+
+    def resolve(self) -> _Table:
+        if self.table is None:
+            self.table = table_for(self.fhirtype.get_model_klass())
+        return self.table
+
+
+class _Table:
+    """What one model class allows: alias → (kind, many, arg, choice group)."""
+
+    __slots__ = ("fields", "groups_required", "name", "required", "resource", "supported", "version")
+
+    def __init__(self, name: str, version: str) -> None:
+        self.name = name
+        self.version = version  # "R5" or "R4B": where a nested resource's type is looked up
+        self.fields: dict[str, tuple[int, bool, object, str | None]] = {}
+        self.required: frozenset[str] = frozenset()
+        self.groups_required: tuple[str, ...] = ()
+        self.resource = False
+        self.supported = True
+
+
+def _strip_optional(tp):
+    origin = typing.get_origin(tp)
+    if origin is typing.Union or origin is types.UnionType:
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if len(args) == 1:
+            return args[0]
+    return tp
+
+
+def _field_spec(annotation) -> tuple[int, bool, object]:
+    tp = _strip_optional(annotation)
+    many = False
+    if typing.get_origin(tp) is list:
+        many = True
+        args = typing.get_args(tp)
+        if len(args) != 1:
+            return _NO, many, None
+        tp = _strip_optional(args[0])
+    if tp is bool:
+        return _PRIM, many, _boolean
+    if typing.get_origin(tp) is typing.Annotated:
+        base, *metas = typing.get_args(tp)
+        named = [m for m in metas if getattr(m, "__visit_name__", None)]
+        if len(named) == 1 and len(metas) == 1:
+            check = primitive_checker(named[0].__visit_name__, named[0], base)
+            if check is not None:
+                return _PRIM, many, check
+        return _NO, many, None
+    if isinstance(tp, type) and issubclass(tp, _ft.FhirBase):
+        if issubclass(tp, _ft.FhirElementOrResourceBase):
+            return (_RES if tp._model_klass.endswith(".Resource") else _NO), many, None
+        return _CPLX, many, _Ref(tp)
+    return _NO, many, None
+
+
+def _class_supported(cls) -> bool:
+    if cls.__init__ is not FHIRAbstractModel.__init__:
+        return False
+    for meth in ("_validate_one_of_many", "_validate_required_primitive_elements"):
+        if getattr(cls, meth) is not getattr(FHIRAbstractModel, meth):
+            return False
+    dec = cls.__pydantic_decorators__
+    if dec.validators or dec.field_validators or dec.root_validators:
+        return False
+    allowed = _KNOWN_MODEL_VALIDATORS | _EXTRA_VALIDATORS.get(cls.__name__, set())
+    return set(dec.model_validators) <= allowed
+
+
+@cache
+def table_for(cls) -> _Table:
+    """The table for one fhir.resources model class (built once, on first use)."""
+    t = _Table(cls.__name__, "R4B" if ".R4B." in cls.__module__ else "R5")
+    if not _class_supported(cls):
+        t.supported = False
+        return t
+    fields = cls.model_fields
+    by_alias = {(f.alias or n): n for n, f in fields.items()}
+    try:
+        required_prims = [name for name, _ext in cls.get_required_fields(None)]
+        groups = cls.get_one_of_many_fields(None)
+    except Exception:  # noqa: BLE001 - an override that needs an instance: do not guess
+        t.supported = False
+        return t
+    group_of: dict[str, str] = {}
+    required_groups = []
+    for prefix, names in groups.items():
+        for n in names:
+            if n not in fields:
+                t.supported = False
+                return t
+            group_of[fields[n].alias or n] = prefix
+        extra = fields[names[0]].json_schema_extra or {}
+        if extra.get("one_of_many_required") is True:
+            required_groups.append(prefix)
+    required = set()
+    for name, f in fields.items():
+        alias = f.alias or name
+        if name == "fhir_comments":
+            continue  # allowed by fhir.resources, never by the fast path
+        if name.endswith("__ext"):
+            kind, many, arg = _field_spec(f.annotation)
+            # `_field` for a single primitive; the list form (with null placeholders) is left to pydantic
+            t.fields[alias] = (kind if not many else _NO, False, arg, None)
+            continue
+        kind, many, arg = _field_spec(f.annotation)
+        t.fields[alias] = (kind, many, arg, group_of.get(alias))
+        if f.is_required():
+            required.add(alias)
+    for name in required_prims:
+        alias = name if name in by_alias else (fields[name].alias if name in fields else None)
+        if alias is None:
+            t.supported = False
+            return t
+        required.add(alias)
+    t.required = frozenset(required)
+    t.groups_required = tuple(required_groups)
+    if cls.has_resource_base():
+        t.resource = True
+        rtype = cls.__resource_type__
+
+        def same_type(v, rtype=rtype) -> bool:
+            return type(v) is str and v == rtype
+
+        t.fields["resourceType"] = (_PRIM, False, same_type, None)
+    return t
+
+
+_TYPE_NAME = re.compile(r"[A-Z][A-Za-z]{1,63}")
+
+
+def _resource_table(rtype: object, version: str) -> _Table | None:
+    """Table for a concrete resource type of the version (R4/R4B → fhir.resources.R4B, R5 → default)."""
+    if type(rtype) is not str or not _TYPE_NAME.fullmatch(rtype) or rtype in ("Resource", "DomainResource"):
+        return None
+    try:
+        if version == "R5":
+            from fhir.resources import get_fhir_model_class
+        else:
+            from fhir.resources.R4B import get_fhir_model_class
+        cls = get_fhir_model_class(rtype)
+    except (KeyError, ValueError, ImportError, AttributeError):
+        return None
+    if cls.__resource_type__ != rtype or not cls.has_resource_base():
+        return None
+    t = table_for(cls)
+    return t if t.supported else None
+
+
+# ------------------------------------------------------------------------------------------- walk
+# Each table is turned into one closure ``validate(value) -> bool``; a field's checker is a closure
+# too (primitive checker, list wrapper, nested validator), so the walk is one dict lookup and one
+# call per value. Nested validators are bound on first use (the model graph is cyclic: Extension).
+def _all(check: Callable[[object], bool]) -> Callable[[object], bool]:
+    def many(v) -> bool:
+        return type(v) is list and len(v) > 0 and all(map(check, v))
+
+    return many
+
+
+def _reject(v) -> bool:
+    return False
+
+
+def _resource_any(version: str) -> Callable[[object], bool]:
+    def check(v) -> bool:
+        if type(v) is not dict:
+            return False
+        validate = _resource_validator(v.get("resourceType"), version)
+        return validate is not None and validate(v)
+
+    return check
+
+
+def _field_checker(spec, fields: dict, alias: str, version: str) -> Callable[[object], bool]:
+    kind, many, arg, _group = spec
+    if kind == _PRIM:
+        return _all(arg) if many else arg
+    if kind == _RES:
+        check = _resource_any(version)
+        return _all(check) if many else check
+    if kind != _CPLX:
+        return _reject
+
+    def bind(v) -> bool:  # first use: build the nested validator, then stand aside
+        check = _validator(arg.resolve())
+        if many:
+            check = _all(check)
+        fields[alias] = check
+        return check(v)
+
+    return bind
+
+
+@cache
+def _validator(t: _Table) -> Callable[[object], bool]:
+    if not t.supported:
+        return _reject
+    version = t.version
+    fields: dict[str, Callable[[object], bool]] = {}
+    for alias, spec in t.fields.items():
+        fields[alias] = _field_checker(spec, fields, alias, version)
+    get = fields.get
+    required = t.required or None
+    groups = {alias: spec[3] for alias, spec in t.fields.items() if spec[3] is not None}
+    groups_required = t.groups_required
+
+    if not groups:
+
+        def validate(d) -> bool:
+            if type(d) is not dict or not d:
+                return False
+            for k, v in d.items():
+                check = get(k)
+                if check is None or not check(v):
+                    return False
+            return required is None or d.keys() >= required
+
+        return validate
+
+    group_of = groups.get
+
+    def validate_choices(d) -> bool:
+        if type(d) is not dict or not d:
+            return False
+        seen = None
+        for k, v in d.items():
+            check = get(k)
+            if check is None or not check(v):
+                return False
+            g = group_of(k)
+            if g is not None:
+                if seen is None:
+                    seen = [g]
+                elif g in seen:
+                    return False  # two values for one choice[x]
+                else:
+                    seen.append(g)
+        if required is not None and not d.keys() >= required:
+            return False
+        return all(seen is not None and g in seen for g in groups_required)
+
+    return validate_choices
+
+
+_RESOURCE_VALIDATORS: dict[tuple[str, str], Callable[[object], bool]] = {}
+
+
+def _resource_validator(rtype: object, version: str) -> Callable[[object], bool] | None:
+    """The validator for a resource type; only known types are remembered (input picks the names)."""
+    if type(rtype) is not str:
+        return None
+    validate = _RESOURCE_VALIDATORS.get((rtype, version))
+    if validate is None:
+        t = _resource_table(rtype, version)
+        if t is None:
+            return None
+        validate = _RESOURCE_VALIDATORS[(rtype, version)] = _validator(t)
+    return validate
+
+
+def element_validator(cls) -> Callable[[object], bool]:
+    """``validate(value) -> bool`` for one fhir.resources model class (an element or a resource)."""
+    return _validator(table_for(cls))
+
+
+def accepts(resource: object, version: str) -> bool:
+    """True when fhir.resources (R4B models for R4/R4B, R5 models for R5) accepts ``resource``.
+
+    False means "suspicious": not necessarily invalid, only not proven valid here.
+    """
+    if type(resource) is not dict:
+        return False
+    validate = _resource_validator(resource.get("resourceType"), "R5" if version == "R5" else "R4B")
+    if validate is None:
+        return False
+    try:
+        return validate(resource)
+    except RecursionError:
+        return False
+
+
+# ---------------------------------------------------------------------------------------- explain
+def explain(resource: object, version: str) -> str | None:
+    """The first element :func:`accepts` finds suspicious, as ``path: reason``; None when accepted."""
+    ver = "R5" if version == "R5" else "R4B"
+    if type(resource) is not dict:
+        return f"(root): not a JSON object ({type(resource).__name__})"
+    rtype = resource.get("resourceType")
+    t = _resource_table(rtype, ver)
+    if t is None:
+        return f"(root): resourceType {rtype!r} is not a concrete FHIR {ver} resource type here"
+    try:
+        return _why(resource, t, ver, rtype)
+    except RecursionError:
+        return f"{rtype}: nested too deeply to walk"
+
+
+def _why(d: dict, t: _Table, version: str, path: str) -> str | None:
+    if not t.supported:
+        return f"{path}: {t.name} has validators the fast path does not model"
+    if not d:
+        return f"{path}: empty object"
+    seen: set[str] = set()
+    for k, v in d.items():
+        spec = t.fields.get(k)
+        here = f"{path}.{k}"
+        if spec is None:
+            return f"{here}: not an element of {t.name}"
+        kind, many, arg, group = spec
+        if group is not None:
+            if group in seen:
+                return f"{here}: a second value for the choice {group}[x]"
+            seen.add(group)
+        if kind == _NO:
+            return f"{here}: a type the fast path does not check"
+        if many:
+            if type(v) is not list or not v:
+                return f"{here}: expected a non-empty array"
+            items = [(f"{here}[{i}]", x) for i, x in enumerate(v)]
+        else:
+            items = [(here, v)]
+        for where, x in items:
+            if kind == _PRIM:
+                if not arg(x):
+                    return f"{where}: value {x!r:.60} not accepted"
+            elif kind == _CPLX:
+                if type(x) is not dict:
+                    return f"{where}: expected an object"
+                why = _why(x, arg.resolve(), version, where)
+                if why:
+                    return why
+            else:
+                if type(x) is not dict:
+                    return f"{where}: expected a resource object"
+                sub = _resource_table(x.get("resourceType"), version)
+                if sub is None:
+                    return f"{where}: resourceType {x.get('resourceType')!r} not checked here"
+                why = _why(x, sub, version, where)
+                if why:
+                    return why
+    missing = sorted(t.required - d.keys())
+    if missing:
+        return f"{path}.{missing[0]}: required but missing"
+    for g in t.groups_required:
+        if g not in seen:
+            return f"{path}.{g}[x]: required but missing"
+    return None
