@@ -177,7 +177,8 @@ class Engine:
                 )
             ]
         findings = structure.validate_tree(value, ver, rtype)
-        if rtype == "Bundle" and not [e for e in value.get("entry") or [] if isinstance(e, dict)]:
+        entries = value.get("entry") if isinstance(value.get("entry"), list) else []
+        if rtype == "Bundle" and not any(isinstance(e, dict) for e in entries):
             findings.append(
                 _input_finding(
                     "INP005",

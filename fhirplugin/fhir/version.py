@@ -62,14 +62,16 @@ def normalize(version: str | None) -> str | None:
 
 def _vote(resource: dict) -> str | None:
     meta = resource.get("meta")
-    if isinstance(meta, dict):
-        for profile in meta.get("profile") or []:
+    if isinstance(meta, dict) and isinstance(meta.get("profile"), list):
+        for profile in meta["profile"]:
             if isinstance(profile, str):
                 if "/R5/" in profile or "|5.0" in profile or profile.endswith("-r5"):
                     return "R5"
                 if "/R4/" in profile or "|4.0" in profile or profile.endswith("-r4"):
                     return "R4"
     rtype = resource.get("resourceType")
+    if not isinstance(rtype, str):
+        return None
     keys = resource.keys()
     if rtype in _R5_ONLY and keys & _R5_ONLY[rtype]:
         return "R5"
@@ -103,10 +105,12 @@ def detect(resource: dict) -> str:
         vote = _vote(res)
         if vote:
             return vote
-        for entry in res.get("entry") or [] if res.get("resourceType") == "Bundle" else []:
+        entries = res.get("entry") if res.get("resourceType") == "Bundle" else None
+        for entry in entries if isinstance(entries, list) else []:
             if isinstance(entry, dict) and isinstance(entry.get("resource"), dict):
                 stack.append(entry["resource"])
-        for param in res.get("parameter") or [] if res.get("resourceType") == "Parameters" else []:
+        params = res.get("parameter") if res.get("resourceType") == "Parameters" else None
+        for param in params if isinstance(params, list) else []:
             if isinstance(param, dict) and isinstance(param.get("resource"), dict):
                 stack.append(param["resource"])
     return "R4"

@@ -214,3 +214,24 @@ def test_python_dash_m_equals_console_script(files):
     b = run("validate", "--format", "outcome", str(files["broken"]))
     assert a.returncode == b.returncode == 1
     assert a.stdout == b.stdout
+
+
+@pytest.mark.parametrize(
+    "doc",
+    [
+        {"resourceType": "Bundle", "type": "collection", "entry": True},
+        {
+            "resourceType": "Bundle",
+            "type": "collection",
+            "entry": [{"resource": {"resourceType": ["Claim"]}}],
+        },
+        {"resourceType": "Parameters", "parameter": "x"},
+    ],
+    ids=["entry-true", "resourceType-list", "parameter-string"],
+)
+def test_odd_shapes_are_findings_not_crashes(doc):
+    from fhirplugin.engine import Engine
+
+    result = Engine().check_object(doc)
+    assert result.worst is not None and result.worst.rank >= 2  # error or fatal
+    assert not any(f.issue_type == "exception" for f in result.findings)
