@@ -1,0 +1,90 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from fhirplugin.fhir.case import CPT
+from fhirplugin.findings import Finding, Severity
+from fhirplugin.rules.base import Rule, RuleContext, register
+from fhirplugin.rules.devices.data import (
+    SITE_MAP,
+    code_label,
+    decide_code,
+    device_code,
+    device_lines,
+    join_or,
+)
+
+
+@register
+class SiteDecidesCode(Rule):
+    """A device placement code that does not fit the documented site, approach or diagnosis.
+
+    What it checks:
+        For lines coded 49411 or 49412 (claim lines, Procedures, orders): the SNOMED CT body site of the
+        line or of its linked Procedure/order, and the documented approach (procedure-method /
+        procedure-approach extensions). The ConceptMap ``device-site-to-cpt`` maps the site to a region
+        and the region with the approach to the fitting code: prostate → 55876 (any approach); chest or
+        lung → 32553 (percutaneous) or 31626 (bronchoscopic); abdomen, pelvis or retroperitoneum → 49411
+        percutaneous, 49412 open, 49327 laparoscopic. With no mapped site, a diagnosis that places the
+        target by itself decides when no diagnosis supports the billed code (C61 prostate cancer alone →
+        55876); with neither, a documented approach is judged within the billed code's region (49411 with
+        an open approach → 49412). Nothing documented, several approaches, or nothing the map decides: no
+        finding.
+    Why:
+        49411 excludes the prostate and covers only percutaneous placement inside the abdomen, pelvis or
+        retroperitoneum; the prostate, the chest and open or laparoscopic placement each have their own
+        code. The wrong code is denied or pays the wrong amount.
+    Example:
+        ``49411`` with body site ``41216001`` (prostate), or pointing only to ``C61`` → ``55876``;
+        ``49411`` with body site ``39607008`` (lung) → ``32553``; ``49411`` documented with an open
+        approach → ``49412``.
+    Fix:
+        Replace the code with the one the site and approach call for (a single expected code comes with a
+        replace-code fix), or correct the documented site, approach or diagnosis if it is wrong.
+    Source:
+        CPT descriptors of 49411, 49412, 55876, 32553, 31626 and the 49327 cross-references (coding-rules
+        reference §4.3 [V]/[V-3p]; §6b: C61 → 55876 [V]); SNOMED CT sites §7.2; seed 004_77778cb5e6510739
+        (official descriptor: prostate excepted). Mappings tagged [I]/[M] in the ConceptMap make the
+        finding unverified.
+    """
+
+    id = "DEV002"
+    name = "devices.site-decides-code"
+    family = "devices"
+    severity = Severity.ERROR
+    issue_type = "code-invalid"
+
+    def check(self, ctx: RuleContext) -> Iterator[Finding]:
+        for line in device_lines(ctx.submission):
+            dc = device_code(line)
+            code = line.cpt
+            if dc is None or code is None or line.code is None:
+                continue
+            decision = decide_code(ctx.tx, line, dc)
+            if decision is None or code in decision.expected:
+                continue
+            expected = list(decision.expected)
+            fix = None
+            if len(expected) == 1:
+                fix = {
+                    "action": "replace-code",
+                    "path": line.code.path,
+                    "from": code,
+                    "to": expected[0],
+                    "system": CPT,
+                }
+            reasons = "; ".join(
+                dict.fromkeys(f"{c}: {t.comment}" for c, t in decision.expected.items() if t.comment)
+            )
+            where = ", ".join(decision.evidence) or "approach extension only"
+            yield self.finding(
+                f"{code} does not fit the documented {decision.basis}: report "
+                f"{join_or(code_label(ctx.tx, c) for c in expected)} instead.",
+                line.code.path,
+                diagnostics=(
+                    f"ConceptMap {SITE_MAP.rsplit('/', 1)[-1]}. {reasons}. Documented at: {where}. "
+                    f"Scope of {code}: {dc.source}."
+                ),
+                fix=fix,
+                unverified=decision.unverified,
+            )
