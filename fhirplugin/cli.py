@@ -6,6 +6,8 @@ that cannot be read. Bad JSON or non-FHIR content is a finding (exit 1), never a
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sys
 from enum import StrEnum
 from pathlib import Path
@@ -161,6 +163,136 @@ def serve(
 
     settings = _settings(config)
     raise typer.Exit(run(settings, host=host, port=port, workers=workers, insecure=insecure, config=config))
+
+
+@app.command()
+def batch(
+    paths: Annotated[
+        list[str],
+        typer.Argument(
+            help="NDJSON / JSON files, folders (searched for *.ndjson, *.ndjson.gz, *.json), - for stdin.",
+            show_default=False,
+        ),
+    ],
+    jobs: Annotated[
+        int | None,
+        typer.Option(
+            "--jobs", "-j", min=1, help="Worker processes [default: all cores].", show_default=False
+        ),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            "-o",
+            help="Write the outcomes here [default: stdout].",
+            show_default=False,
+            dir_okay=False,
+        ),
+    ] = None,
+    fail_on: Annotated[
+        FailOn, typer.Option("--fail-on", help="Lowest severity that makes the exit code 1.")
+    ] = (FailOn.error),
+    fhir_version: Annotated[
+        FhirVersion, typer.Option("--fhir-version", help="FHIR version of the input.")
+    ] = (FhirVersion.auto),
+    chunk_size: Annotated[
+        int, typer.Option("--chunk-size", min=1, help="Resources sent to a worker at a time.")
+    ] = 500,
+    config: ConfigOpt = None,
+) -> None:
+    """Check many resources (NDJSON, files, folders) on all cores.
+
+    Writes one OperationOutcome per resource (NDJSON, input order), each with the extension
+    https://fhirplugin.dev/fhir/StructureDefinition/batch-source naming the file, line, index,
+    resourceType and id of its input. A progress bar (on a terminal) and a summary table go to stderr.
+    """
+    from concurrent.futures.process import BrokenProcessPool
+
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
+    from fhirplugin.batch import BatchError, run_batch, summary_tables
+
+    settings = _settings(config)
+    threshold = Severity(fail_on.value)
+    try:
+        sink = open(out, "wb") if out else sys.stdout.buffer  # noqa: SIM115 - closed below
+    except OSError as exc:
+        err.print(f"fhirplugin: cannot write {out}: {exc.strerror or exc}")
+        raise typer.Exit(2) from None
+
+    progress = None
+    task = None
+    if err.is_terminal:
+        progress = Progress(
+            TextColumn("[bold]checking[/bold]"),
+            BarColumn(),
+            DownloadColumn(),
+            TransferSpeedColumn(),
+            TextColumn("{task.fields[resources]:,} resources"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=err,
+            transient=True,
+        )
+
+    def on_start(total: int | None) -> None:
+        nonlocal task
+        if progress is not None:
+            progress.start()
+            task = progress.add_task("batch", total=total, resources=0)
+
+    def on_progress(done: int, resources: int) -> None:
+        if progress is not None and task is not None:
+            progress.update(task, completed=done, resources=resources)
+
+    def say(msg: str) -> None:
+        err.print(f"fhirplugin: {msg}")
+
+    try:
+        summary = run_batch(
+            paths,
+            sink,
+            settings=settings,
+            jobs=jobs,
+            fhir_version=fhir_version.value,
+            chunk_size=chunk_size,
+            exclude=out,
+            on_unreadable=say,
+            on_note=say,
+            on_progress=on_progress,
+            on_start=on_start,
+        )
+    except BrokenPipeError:
+        # the reader went away (`| head`): stop quietly, as other Unix tools do
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise typer.Exit(1) from None
+    except BrokenProcessPool:
+        say("a worker process died (out of memory?); the outcomes written so far are incomplete")
+        raise typer.Exit(2) from None
+    except BatchError as exc:
+        say(str(exc))
+        raise typer.Exit(2) from None
+    except OSError as exc:
+        say(f"cannot write {out or 'stdout'}: {exc.strerror or exc}")
+        raise typer.Exit(2) from None
+    finally:
+        if progress is not None:
+            progress.stop()
+        if out:
+            sink.close()
+    for table in summary_tables(summary, threshold):
+        err.print(table)
+    raise typer.Exit(summary.exit_code(threshold))
 
 
 @app.command()

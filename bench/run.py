@@ -1,0 +1,366 @@
+"""The fhirplugin benchmark: one run, numbers on stdout. Not a test; nothing here asserts a speed.
+
+    python bench/run.py                 # 20,000 claims
+    python bench/run.py --n 100000 --invalid-every 50 --requests 2000
+
+Throughput (resources/s) on one core, over the deterministic corpus of ``bench/corpus.py``:
+
+- orjson parse only: the limit, no checking at all;
+- fhir.resources R4B ``Claim.model_validate_json``: the floor, structure only, no coding rules;
+- fhirkit-rs ``fhirkit.validate``: the peer (a Rust FHIR R4 validator), when installed;
+- ``fhirplugin batch --jobs 1`` timed in-process (``run_batch``, after a first Engine has loaded the
+  terminology: steady state) and as a CLI subprocess (wall time, interpreter and engine start-up
+  included);
+
+then ``fhirplugin batch`` on all cores (in-process and CLI). Ratios are against the floor and the peer.
+
+Latency of the service: p50/p99 at 1 and 50 concurrent clients over loopback, a charge-entry CDS
+Hooks call to ``fhirplugin.service.app:create_app`` against a bare FastAPI endpoint that only parses
+the same body. Both run under uvicorn in a subprocess on a free port; clients are httpx (asyncio).
+Client and server share the machine's cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import importlib.util
+import io
+import os
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import orjson
+from fastapi import Request, Response
+
+HERE = Path(__file__).resolve().parent
+CHARGE_ENTRY = "/cds-services/dev.fhirplugin.charge-entry"
+BARE = "/parse"
+
+
+def _load_corpus():
+    spec = importlib.util.spec_from_file_location("bench_corpus", HERE / "corpus.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+# ------------------------------------------------------------------------------------------ throughput
+def timed(fn: Callable[[], object], repeat: int = 1) -> float:
+    """The best of ``repeat`` runs (other work on the machine only ever adds time)."""
+    best = float("inf")
+    for _ in range(max(1, repeat)):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def parse_all(lines: list[bytes]) -> None:
+    for x in lines:
+        orjson.loads(x)
+
+
+def pin_one_core() -> set[int] | None:
+    """Run on one core (the lowest this process may use); the previous set, to restore."""
+    if not hasattr(os, "sched_setaffinity"):
+        return None
+    before = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {min(before)})
+    return before
+
+
+def cli_wall(path: Path, jobs: int) -> tuple[float, int]:
+    t0 = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, "-m", "fhirplugin", "batch", "--jobs", str(jobs), "--out", os.devnull, str(path)],
+        capture_output=True,
+        check=False,
+    )
+    return time.perf_counter() - t0, proc.returncode
+
+
+def throughput(n: int, invalid_every: int, workdir: Path, repeat: int) -> None:
+    corpus = _load_corpus()
+    path = corpus.write_ndjson(workdir / f"claims-{n}.ndjson", n, invalid_every=invalid_every)
+    lines = path.read_bytes().splitlines()
+    size = path.stat().st_size
+    print(
+        f"corpus: {n:,} R4 Claims, {size / 1e6:.1f} MB NDJSON"
+        + (f", every {invalid_every}th structurally invalid" if invalid_every else "")
+    )
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"load average {os.getloadavg()[0]:.2f} at start; in-process figures are the best of {repeat} runs"
+    )
+
+    rows: list[tuple[str, float | None, str]] = []  # (what, seconds or None, note)
+    restore = pin_one_core()
+    try:
+        rows.append(("orjson parse only (the limit)", timed(lambda: parse_all(lines), repeat), ""))
+
+        from fhir.resources.R4B.claim import Claim
+        from pydantic import ValidationError
+
+        def floor() -> None:
+            for x in lines:
+                with contextlib.suppress(ValidationError):
+                    Claim.model_validate_json(x)
+
+        rows.append(("fhir.resources R4B Claim.model_validate_json (floor)", timed(floor, repeat), ""))
+
+        try:
+            import fhirkit
+        except ImportError:
+            rows.append(("fhirkit-rs validate (peer)", None, "not installed"))
+        else:
+            rows.append(
+                (
+                    f"fhirkit-rs {fhirkit.__version__} validate (peer)",
+                    timed(lambda: [fhirkit.validate(x) for x in lines], repeat),
+                    "",
+                )
+            )
+
+        from fhirplugin.batch import run_batch
+        from fhirplugin.config import Settings
+        from fhirplugin.engine import Engine
+
+        startup = timed(lambda: Engine(Settings()))  # the first Engine in a process loads the terminology
+        # engine data already loaded: steady state
+        one = timed(lambda: run_batch([path], io.BytesIO(), jobs=1), repeat)
+        rows.append(("fhirplugin batch --jobs 1 (in-process)", one, ""))
+        wall, rc = cli_wall(path, 1)
+        rows.append(("fhirplugin batch --jobs 1 (CLI wall)", wall, f"exit {rc}"))
+    finally:
+        if restore:
+            os.sched_setaffinity(0, restore)
+
+    from fhirplugin.batch import default_jobs, run_batch
+
+    jobs = default_jobs()
+    summary = run_batch([path], io.BytesIO(), jobs=jobs)
+    best = min(
+        [summary.elapsed] + [run_batch([path], io.BytesIO(), jobs=jobs).elapsed for _ in range(repeat - 1)]
+    )
+    rows.append((f"fhirplugin batch --jobs {jobs} (in-process)", best, ""))
+    wall, rc = cli_wall(path, jobs)
+    rows.append((f"fhirplugin batch --jobs {jobs} (CLI wall)", wall, f"exit {rc}"))
+    print(
+        f"fhirplugin findings: {summary.with_issues:,} of {summary.resources:,} resources with issues, "
+        f"{sum(summary.issues.values()):,} issues"
+    )
+
+    print(f"engine start-up (first Engine in a process: terminology, rules): {startup:.2f} s")
+    print(f"load average {os.getloadavg()[0]:.2f} at the end")
+    rates = {what: (n / s if s else None) for what, s, _ in rows}
+    floor_rate = next((r for w, r in rates.items() if "(floor)" in w), None)
+    peer_rate = next((r for w, r in rates.items() if "(peer)" in w), None)
+    print()
+    print(f"{'one core, then all cores':<58} {'resources/s':>12} {'x floor':>8} {'x peer':>8}  note")
+    for what, secs, note in rows:
+        rate = rates[what]
+        if rate is None:
+            print(f"{what:<58} {'-':>12} {'-':>8} {'-':>8}  {note}")
+            continue
+        vs_floor = f"{rate / floor_rate:.2f}" if floor_rate else "-"
+        vs_peer = f"{rate / peer_rate:.2f}" if peer_rate else "-"
+        print(f"{what:<58} {rate:>12,.0f} {vs_floor:>8} {vs_peer:>8}  {secs:.2f} s {note}".rstrip())
+
+
+# ------------------------------------------------------------------------------------------ service
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def serve(kind: str, port: int, workdir: str) -> None:
+    """In the server subprocess: the service or the bare parse-only endpoint under uvicorn."""
+    import uvicorn
+
+    if kind == "service":
+        from fhirplugin.config import load_settings
+        from fhirplugin.service.app import create_app
+
+        os.environ["FHIRPLUGIN_SERVICE__FEEDBACK_DB"] = str(Path(workdir) / "feedback.sqlite3")
+        app = create_app(load_settings())
+    else:
+        from fastapi import FastAPI
+
+        app = FastAPI()
+
+        @app.post(BARE)
+        async def parse(request: Request) -> Response:
+            orjson.loads(await request.body())
+            return Response(b'{"cards":[]}', media_type="application/json")
+
+        @app.get("/health")
+        def health() -> dict:
+            return {"status": "ok"}
+
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+
+
+def charge_bodies(count: int) -> list[bytes]:
+    corpus = _load_corpus()
+    out = []
+    for i, claim in enumerate(corpus.claims(count)):
+        patient = claim["patient"]["reference"].split("/", 1)[1]
+        out.append(
+            orjson.dumps(
+                {
+                    "hook": "dev.fhirplugin.charge-entry",
+                    "hookInstance": f"00000000-0000-4000-8000-{i:012d}",
+                    "context": {
+                        "userId": claim["provider"]["reference"],
+                        "patientId": patient,
+                        "draftClaims": {
+                            "resourceType": "Bundle",
+                            "type": "collection",
+                            "entry": [{"fullUrl": f"urn:uuid:claim-{i}", "resource": claim}],
+                        },
+                    },
+                }
+            )
+        )
+    return out
+
+
+@contextlib.contextmanager
+def server(kind: str, workdir: Path):
+    port = _free_port()
+    log = open(workdir / f"{kind}.log", "wb")  # noqa: SIM115 - closed below
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            str(Path(__file__).resolve()),
+            "--serve",
+            kind,
+            "--port",
+            str(port),
+            "--workdir",
+            str(workdir),
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    import httpx
+
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"{kind} server exited: {(workdir / f'{kind}.log').read_text()[-1500:]}")
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+                    break
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{kind} server not healthy after 90 s")
+            time.sleep(0.2)
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+async def _load(
+    url: str, bodies: list[bytes], clients: int, requests: int
+) -> tuple[list[float], float, set[int]]:
+    import httpx
+
+    latencies: list[float] = []
+    statuses: set[int] = set()
+    headers = {"Content-Type": "application/json"}
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(limits=limits, timeout=60) as client:
+        for b in bodies[:10]:  # warm-up
+            await client.post(url, content=b, headers=headers)
+        counter = iter(range(requests))
+
+        async def worker() -> None:
+            for i in counter:
+                body = bodies[i % len(bodies)]
+                t0 = time.perf_counter()
+                r = await client.post(url, content=body, headers=headers)
+                latencies.append(time.perf_counter() - t0)
+                statuses.add(r.status_code)
+
+        t0 = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(clients)))
+        elapsed = time.perf_counter() - t0
+    return latencies, elapsed, statuses
+
+
+def _pct(values: list[float], q: float) -> float:
+    s = sorted(values)
+    return s[min(len(s) - 1, max(0, round(q * (len(s) - 1))))]
+
+
+def service_latency(requests: int, workdir: Path) -> None:
+    print()
+    try:
+        import httpx  # noqa: F401
+
+        from fhirplugin.service.app import create_app  # noqa: F401
+    except Exception as exc:  # noqa: BLE001 - any import failure means the service cannot be measured
+        print(f"service not available ({type(exc).__name__}: {exc})")
+        return
+    bodies = charge_bodies(50)
+    avg = statistics.mean(len(b) for b in bodies)
+    print(f"service: POST {CHARGE_ENTRY}, {len(bodies)} different bodies of {avg / 1024:.1f} KiB on average")
+    print(f"{'endpoint':<40} {'clients':>7} {'requests':>8} {'p50 ms':>8} {'p99 ms':>8} {'req/s':>8}  status")
+    for kind, path in (("bare", BARE), ("service", CHARGE_ENTRY)):
+        try:
+            with server(kind, workdir) as base:
+                for clients in (1, 50):
+                    n = requests if clients > 1 else max(100, requests // 3)
+                    lat, elapsed, statuses = asyncio.run(_load(base + path, bodies, clients, n))
+                    label = "bare FastAPI, parse only" if kind == "bare" else "fhirplugin charge-entry"
+                    print(
+                        f"{label:<40} {clients:>7} {n:>8} {_pct(lat, 0.5) * 1000:>8.1f} "
+                        f"{_pct(lat, 0.99) * 1000:>8.1f} {n / elapsed:>8.0f}  "
+                        f"{','.join(map(str, sorted(statuses)))}"
+                    )
+        except RuntimeError as exc:
+            print(f"service not available ({exc})")
+            return
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--n", type=int, default=20000, help="claims in the corpus (default 20,000)")
+    ap.add_argument("--invalid-every", type=int, default=0, help="make every k-th claim invalid (0: none)")
+    ap.add_argument(
+        "--requests", type=int, default=1000, help="requests per service measurement at 50 clients"
+    )
+    ap.add_argument("--repeat", type=int, default=3, help="in-process runs per figure; the best counts")
+    ap.add_argument("--no-service", action="store_true", help="skip the service latency")
+    ap.add_argument("--serve", choices=("service", "bare"), help=argparse.SUPPRESS)
+    ap.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    ap.add_argument("--workdir", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.serve:
+        serve(args.serve, args.port, args.workdir)
+        return
+    with tempfile.TemporaryDirectory(prefix="fhirplugin-bench-") as tmp:
+        throughput(args.n, args.invalid_every, Path(tmp), args.repeat)
+        if not args.no_service:
+            service_latency(args.requests, Path(tmp))
+
+
+if __name__ == "__main__":
+    main()
