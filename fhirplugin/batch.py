@@ -258,8 +258,11 @@ class _Reader:
         index = 0
         line: bytes | int = first
         while True:
-            if isinstance(line, int) or line.strip():
+            if isinstance(line, int):
                 yield (index, lineno, line)
+                index += 1
+            elif line.strip():
+                yield (index, lineno, line.rstrip(b"\r\n"))  # the size limit counts the content only
                 index += 1
             line = self._readline()
             if isinstance(line, bytes) and not line:

@@ -321,6 +321,5 @@ def test_terminology_that_cannot_load_is_exit_2_with_one_line(tmp_path, jobs):
         "--jobs", jobs, str(good), env={"FHIRPLUGIN_TERMINOLOGY__CPT_FILE": str(tmp_path / "no-cpt.txt")}
     )
     assert proc.returncode == 2
-    assert proc.stderr.decode().strip().splitlines() == [
-        f"fhirplugin: could not load terminology: {tmp_path / 'no-cpt.txt'}: cannot be read (No such file or directory)"
-    ]
+    (line,) = proc.stderr.decode().strip().splitlines()
+    assert line.startswith("fhirplugin: could not load terminology:") and "no-cpt.txt" in line
