@@ -267,7 +267,7 @@ def server(kind: str, workdir: Path):
             if time.monotonic() > deadline:
                 raise RuntimeError(f"{kind} server not healthy after 90 s")
             time.sleep(0.2)
-        yield base
+        yield base, proc.pid
     finally:
         proc.terminate()
         try:
@@ -277,9 +277,9 @@ def server(kind: str, workdir: Path):
         log.close()
 
 
-async def _load(
-    url: str, bodies: list[bytes], clients: int, requests: int
-) -> tuple[list[float], float, set[int]]:
+async def _load(url: str, bodies: list[bytes], clients: int, requests: int, pid: int):
+    """Latencies (s), elapsed (s), statuses, server CPU (s), client CPU (s) for ``requests`` POSTs
+    from ``clients`` concurrent clients, after a warm-up."""
     import httpx
 
     latencies: list[float] = []
@@ -299,10 +299,21 @@ async def _load(
                 latencies.append(time.perf_counter() - t0)
                 statuses.add(r.status_code)
 
-        t0 = time.perf_counter()
+        srv0, own0, t0 = _cpu_seconds(pid), time.process_time(), time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(clients)))
         elapsed = time.perf_counter() - t0
-    return latencies, elapsed, statuses
+        srv1, own1 = _cpu_seconds(pid), time.process_time()
+    server_cpu = (srv1 - srv0) if srv0 is not None and srv1 is not None else None
+    return latencies, elapsed, statuses, server_cpu, own1 - own0
+
+
+def _cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds of a process so far (Linux /proc), None elsewhere."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -322,22 +333,29 @@ def service_latency(requests: int, workdir: Path) -> None:
     bodies = charge_bodies(50)
     avg = statistics.mean(len(b) for b in bodies)
     print(f"service: POST {CHARGE_ENTRY}, {len(bodies)} different bodies of {avg / 1024:.1f} KiB on average")
-    print(f"{'endpoint':<40} {'clients':>7} {'requests':>8} {'p50 ms':>8} {'p99 ms':>8} {'req/s':>8}  status")
+    print(
+        f"{'endpoint':<26} {'clients':>7} {'requests':>8} {'p50 ms':>8} {'p99 ms':>8} {'req/s':>7} "
+        f"{'server CPU ms/req':>17} {'client CPU %':>12}  status"
+    )
     for kind, path in (("bare", BARE), ("service", CHARGE_ENTRY)):
         try:
-            with server(kind, workdir) as base:
+            with server(kind, workdir) as (base, pid):
                 for clients in (1, 50):
                     n = requests if clients > 1 else max(100, requests // 3)
-                    lat, elapsed, statuses = asyncio.run(_load(base + path, bodies, clients, n))
+                    lat, elapsed, statuses, srv_cpu, own_cpu = asyncio.run(
+                        _load(base + path, bodies, clients, n, pid)
+                    )
+                    srv = f"{srv_cpu * 1000 / n:.1f}" if srv_cpu is not None else "-"
                     label = "bare FastAPI, parse only" if kind == "bare" else "fhirplugin charge-entry"
                     print(
-                        f"{label:<40} {clients:>7} {n:>8} {_pct(lat, 0.5) * 1000:>8.1f} "
-                        f"{_pct(lat, 0.99) * 1000:>8.1f} {n / elapsed:>8.0f}  "
-                        f"{','.join(map(str, sorted(statuses)))}"
+                        f"{label:<26} {clients:>7} {n:>8} {_pct(lat, 0.5) * 1000:>8.1f} "
+                        f"{_pct(lat, 0.99) * 1000:>8.1f} {n / elapsed:>7.0f} {srv:>17} "
+                        f"{own_cpu * 100 / elapsed:>12.0f}  {','.join(map(str, sorted(statuses)))}"
                     )
         except RuntimeError as exc:
             print(f"service not available ({exc})")
             return
+    print("(client CPU is % of one core: near 100 the Python client, not the server, sets the pace)")
 
 
 def main() -> None:
