@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from fhirplugin import rules as _rules  # noqa: F401 - registers every rule
 from fhirplugin.config import Settings
-from fhirplugin.fhir import jsonload, structure, version
+from fhirplugin.fhir import fast, jsonload, structure, version
 from fhirplugin.fhir.case import Submission
 from fhirplugin.fhir.extract import read_submission
 from fhirplugin.findings import Finding, Severity
@@ -91,7 +91,10 @@ class Engine:
     # ------------------------------------------------------------------ entry points
     def check_bytes(self, data: bytes, *, fhir_version: str = "auto", source: str = "-") -> list[Result]:
         raws = jsonload.split_inputs(
-            data, max_bytes=self.settings.max_resource_bytes, max_depth=self.settings.max_depth
+            data,
+            max_bytes=self.settings.max_resource_bytes,
+            max_depth=self.settings.max_depth,
+            check_depth=False,  # proven or checked in check_object
         )
         return [self.check_raw(raw, fhir_version=fhir_version, source=source) for raw in raws]
 
@@ -109,6 +112,7 @@ class Engine:
                 line=lineno,
                 max_bytes=self.settings.max_resource_bytes,
                 max_depth=self.settings.max_depth,
+                check_depth=False,
             )
             index += 1
             yield self.check_raw(raw, fhir_version=fhir_version, source=source)
@@ -141,12 +145,12 @@ class Engine:
         rid = value.get("id") if isinstance(value, dict) and isinstance(value.get("id"), str) else None
         ver = version.normalize(fhir_version) or (version.detect(value) if isinstance(value, dict) else "R4")
         res = Result(source, index, line, rtype if isinstance(rtype, str) else None, rid, ver)
-        res.findings = self._check(value, ver)
+        res.findings = self._check(value, ver, line)
         res.findings.sort(key=Finding.sort_key)
         return res
 
     # ------------------------------------------------------------------ the work
-    def _check(self, value: dict, ver: str) -> list[Finding]:
+    def _check(self, value: dict, ver: str, line: int | None = None) -> list[Finding]:
         rtype = value.get("resourceType")
         if not isinstance(rtype, str) or not rtype:
             return [
@@ -176,7 +180,17 @@ class Engine:
                     issue_type="not-supported",
                 )
             ]
-        findings = structure.validate_tree(value, ver, rtype)
+        # Structure. The fast path proves the whole tree valid and within the depth limit in one walk;
+        # otherwise the depth is checked before fhir.resources (or the reader) walks the value.
+        max_depth = self.settings.max_depth
+        if structure.fast_enabled() and fast.accepts(value, ver, max_depth):
+            findings = []
+        elif jsonload.too_deep(value, max_depth):
+            p = jsonload.depth_problem(line, max_depth)
+            itype, sev = _PROBLEM_TYPES[p.code]
+            return [_input_finding(p.code, p.text, None, severity=sev, issue_type=itype)]
+        else:
+            findings = structure.validate_tree(value, ver, rtype, fast_first=False)
         entries = value.get("entry") if isinstance(value.get("entry"), list) else []
         if rtype == "Bundle" and not any(isinstance(e, dict) for e in entries):
             findings.append(

@@ -65,7 +65,9 @@ def check_rows(
             data = value.encode("utf-8")
         else:
             data = bytes(value)
-        raw = jsonload.parse_document(data, index=index, line=None, max_bytes=limit, max_depth=depth)
+        raw = jsonload.parse_document(
+            data, index=index, line=None, max_bytes=limit, max_depth=depth, check_depth=False
+        )
         res = safe_check(engine, raw, fhir_version, "dataframe")
         worst = res.worst
         yield (

@@ -15,8 +15,9 @@ one checked here, makes every element of that kind suspicious instead of silentl
 
 Public API::
 
-    accepts(resource: object, version: str) -> bool      # True: fhir.resources accepts it as is
-    explain(resource: object, version: str) -> str | None  # first suspicious element, for people/tests
+    accepts(resource, version, max_depth=64) -> bool    # True: fhir.resources accepts it as is,
+                                                        # and it nests no deeper than max_depth
+    explain(resource, version, max_depth=64) -> str | None  # first suspicious element, for people/tests
     element_validator(cls) -> Callable[[object], bool]   # the same check for one model class
 """
 
@@ -33,6 +34,8 @@ from functools import cache
 from fhir_core import types as _ft
 from fhir_core.fhirabstractmodel import FHIRAbstractModel
 
+from fhirplugin.fhir.jsonload import DEFAULT_MAX_DEPTH
+
 __all__ = ["accepts", "element_validator", "explain", "primitive_checker", "table_for"]
 
 # ------------------------------------------------------------------------------------------- kinds
@@ -40,6 +43,8 @@ _PRIM = 0  # arg: checker(value) -> bool
 _CPLX = 1  # arg: _Ref to the element's model class
 _RES = 2  # any resource, by its own resourceType (contained, Bundle.entry.resource, ...)
 _NO = 3  # present → suspicious (a type this module does not check)
+
+DEFAULT_LEVELS = DEFAULT_MAX_DEPTH // 2  # levels of objects (see levels_for)
 
 
 # ------------------------------------------------------------------------------------- primitives
@@ -439,28 +444,29 @@ def _reject(v) -> bool:
     return False
 
 
-def _resource_any(version: str) -> Callable[[object], bool]:
+def _resource_any(version: str, levels: int) -> Callable[[object], bool]:
     def check(v) -> bool:
         if type(v) is not dict:
             return False
-        validate = _resource_validator(v.get("resourceType"), version)
+        validate = _resource_validator(v.get("resourceType"), version, levels)
         return validate is not None and validate(v)
 
     return check
 
 
-def _field_checker(spec, fields: dict, alias: str, version: str) -> Callable[[object], bool]:
+def _field_checker(spec, fields: dict, alias: str, version: str, levels: int) -> Callable[[object], bool]:
+    """The checker of one element of an object that may hold ``levels`` more levels of objects."""
     kind, many, arg, _group = spec
     if kind == _PRIM:
         return _all(arg) if many else arg
-    if kind == _RES:
-        check = _resource_any(version)
-        return _all(check) if many else check
-    if kind != _CPLX:
+    if kind not in (_RES, _CPLX) or levels < 1:
         return _reject
+    if kind == _RES:
+        check = _resource_any(version, levels)
+        return _all(check) if many else check
 
     def bind(v) -> bool:  # first use: build the nested validator, then stand aside
-        check = _validator(arg.resolve())
+        check = _validator(arg.resolve(), levels)
         if many:
             check = _all(check)
         fields[alias] = check
@@ -470,13 +476,19 @@ def _field_checker(spec, fields: dict, alias: str, version: str) -> Callable[[ob
 
 
 @cache
-def _validator(t: _Table) -> Callable[[object], bool]:
-    if not t.supported:
+def _validator(t: _Table, levels: int = DEFAULT_LEVELS) -> Callable[[object], bool]:
+    """``validate(d) -> bool`` for objects of table ``t`` holding at most ``levels`` levels of objects.
+
+    One closure per (table, levels): an object nested deeper than the budget (Extension in Extension
+    in ...) is suspicious, so an accepted resource is proven within the depth limit without a walk of
+    its own. The pairs are built on first use; real data reaches a few dozen.
+    """
+    if not t.supported or levels < 1:
         return _reject
     version = t.version
     fields: dict[str, Callable[[object], bool]] = {}
     for alias, spec in t.fields.items():
-        fields[alias] = _field_checker(spec, fields, alias, version)
+        fields[alias] = _field_checker(spec, fields, alias, version, levels - 1)
     get = fields.get
     required = t.required or None
     groups = {alias: spec[3] for alias, spec in t.fields.items() if spec[3] is not None}
@@ -520,19 +532,19 @@ def _validator(t: _Table) -> Callable[[object], bool]:
     return validate_choices
 
 
-_RESOURCE_VALIDATORS: dict[tuple[str, str], Callable[[object], bool]] = {}
+_RESOURCE_VALIDATORS: dict[tuple[str, str, int], Callable[[object], bool]] = {}
 
 
-def _resource_validator(rtype: object, version: str) -> Callable[[object], bool] | None:
+def _resource_validator(rtype: object, version: str, levels: int) -> Callable[[object], bool] | None:
     """The validator for a resource type; only known types are remembered (input picks the names)."""
     if type(rtype) is not str:
         return None
-    validate = _RESOURCE_VALIDATORS.get((rtype, version))
+    validate = _RESOURCE_VALIDATORS.get((rtype, version, levels))
     if validate is None:
         t = _resource_table(rtype, version)
         if t is None:
             return None
-        validate = _RESOURCE_VALIDATORS[(rtype, version)] = _validator(t)
+        validate = _RESOURCE_VALIDATORS[(rtype, version, levels)] = _validator(t, levels)
     return validate
 
 
@@ -541,14 +553,26 @@ def element_validator(cls) -> Callable[[object], bool]:
     return _validator(table_for(cls))
 
 
-def accepts(resource: object, version: str) -> bool:
-    """True when fhir.resources (R4B models for R4/R4B, R5 models for R5) accepts ``resource``.
+def levels_for(max_depth: int) -> int:
+    """Levels of objects that keep JSON nesting (objects and arrays) within ``max_depth``.
 
-    False means "suspicious": not necessarily invalid, only not proven valid here.
+    Each object sits at most one array deeper than its parent object, and the deepest object may hold
+    an array of primitives: ``n`` levels of objects nest at most ``2n`` deep.
+    """
+    return max(0, max_depth // 2)
+
+
+def accepts(resource: object, version: str, max_depth: int = DEFAULT_MAX_DEPTH) -> bool:
+    """True when fhir.resources (R4B models for R4/R4B, R5 models for R5) accepts ``resource`` and
+    its JSON nesting is within ``max_depth`` (objects and arrays, the top-level object counting 1).
+
+    False means "suspicious": not necessarily invalid or too deep, only not proven otherwise here.
     """
     if type(resource) is not dict:
         return False
-    validate = _resource_validator(resource.get("resourceType"), "R5" if version == "R5" else "R4B")
+    validate = _resource_validator(
+        resource.get("resourceType"), "R5" if version == "R5" else "R4B", levels_for(max_depth)
+    )
     if validate is None:
         return False
     try:
@@ -558,7 +582,7 @@ def accepts(resource: object, version: str) -> bool:
 
 
 # ---------------------------------------------------------------------------------------- explain
-def explain(resource: object, version: str) -> str | None:
+def explain(resource: object, version: str, max_depth: int = DEFAULT_MAX_DEPTH) -> str | None:
     """The first element :func:`accepts` finds suspicious, as ``path: reason``; None when accepted."""
     ver = "R5" if version == "R5" else "R4B"
     if type(resource) is not dict:
@@ -568,12 +592,14 @@ def explain(resource: object, version: str) -> str | None:
     if t is None:
         return f"(root): resourceType {rtype!r} is not a concrete FHIR {ver} resource type here"
     try:
-        return _why(resource, t, ver, rtype)
+        return _why(resource, t, ver, rtype, levels_for(max_depth))
     except RecursionError:
         return f"{rtype}: nested too deeply to walk"
 
 
-def _why(d: dict, t: _Table, version: str, path: str) -> str | None:
+def _why(d: dict, t: _Table, version: str, path: str, levels: int) -> str | None:
+    if levels < 1:
+        return f"{path}: nested deeper than the depth limit allows"
     if not t.supported:
         return f"{path}: {t.name} has validators the fast path does not model"
     if not d:
@@ -604,7 +630,7 @@ def _why(d: dict, t: _Table, version: str, path: str) -> str | None:
             elif kind == _CPLX:
                 if type(x) is not dict:
                     return f"{where}: expected an object"
-                why = _why(x, arg.resolve(), version, where)
+                why = _why(x, arg.resolve(), version, where, levels - 1)
                 if why:
                     return why
             else:
@@ -613,7 +639,7 @@ def _why(d: dict, t: _Table, version: str, path: str) -> str | None:
                 sub = _resource_table(x.get("resourceType"), version)
                 if sub is None:
                     return f"{where}: resourceType {x.get('resourceType')!r} not checked here"
-                why = _why(x, sub, version, where)
+                why = _why(x, sub, version, where, levels - 1)
                 if why:
                     return why
     missing = sorted(t.required - d.keys())

@@ -31,18 +31,33 @@ class RawInput:
     problems: list[InputProblem] = field(default_factory=list)
 
 
+_CONTAINERS = (dict, list)
+
+
 def too_deep(value: object, limit: int) -> bool:
-    """True when JSON nesting exceeds ``limit`` (iterative: no recursion on hostile input)."""
+    """True when JSON nesting (objects and arrays) exceeds ``limit``; iterative, so hostile input
+    cannot exhaust the stack."""
+    if not isinstance(value, _CONTAINERS):
+        return False
     stack: list[tuple[object, int]] = [(value, 1)]
+    pop, push = stack.pop, stack.append
     while stack:
-        item, depth = stack.pop()
+        item, depth = pop()
         if depth > limit:
             return True
-        if isinstance(item, dict):
-            stack.extend((v, depth + 1) for v in item.values() if isinstance(v, dict | list))
-        elif isinstance(item, list):
-            stack.extend((v, depth + 1) for v in item if isinstance(v, dict | list))
+        depth += 1
+        for v in item.values() if isinstance(item, dict) else item:
+            if isinstance(v, _CONTAINERS):
+                push((v, depth))
     return False
+
+
+def depth_problem(line: int | None, max_depth: int) -> InputProblem:
+    """INP004 for JSON nested deeper than ``max_depth`` (``line``: NDJSON line, None for a document)."""
+    where = f"Line {line}" if line is not None else "The input"
+    return InputProblem(
+        "INP004", f"{where} nests JSON deeper than {max_depth} levels; no FHIR resource does."
+    )
 
 
 def _describe(exc: Exception) -> str:
@@ -57,8 +72,14 @@ def parse_document(
     line: int | None = None,
     max_bytes: int = DEFAULT_MAX_BYTES,
     max_depth: int = DEFAULT_MAX_DEPTH,
+    check_depth: bool = True,
 ) -> RawInput:
-    """Parse one JSON document (a whole file or one NDJSON line)."""
+    """Parse one JSON document (a whole file or one NDJSON line).
+
+    ``check_depth=False`` leaves the depth of a JSON object to the caller: the engine proves it on
+    the way (:func:`fhirplugin.fhir.fast.accepts`) or calls :func:`too_deep` before anything else
+    walks the value. Anything but an object is still checked here.
+    """
     raw = RawInput(index=index, line=line)
     where = f"line {line}" if line is not None else "the input"
     if len(data) > max_bytes:
@@ -74,12 +95,7 @@ def parse_document(
         value = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
         if "depth" in str(exc).lower() or "recursion" in str(exc).lower():
-            raw.problems.append(
-                InputProblem(
-                    "INP004",
-                    f"{where.capitalize()} nests JSON deeper than {max_depth} levels; no FHIR resource does.",
-                )
-            )
+            raw.problems.append(depth_problem(line, max_depth))
         else:
             raw.problems.append(
                 InputProblem(
@@ -89,13 +105,8 @@ def parse_document(
                 )
             )
         return raw
-    if too_deep(value, max_depth):
-        raw.problems.append(
-            InputProblem(
-                "INP004",
-                f"{where.capitalize()} nests JSON deeper than {max_depth} levels; no FHIR resource does.",
-            )
-        )
+    if (check_depth or type(value) is not dict) and too_deep(value, max_depth):
+        raw.problems.append(depth_problem(line, max_depth))
         return raw
     if not isinstance(value, dict):
         raw.problems.append(
@@ -111,9 +122,14 @@ def parse_document(
 
 
 def split_inputs(
-    data: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES, max_depth: int = DEFAULT_MAX_DEPTH
+    data: bytes,
+    *,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    max_depth: int = DEFAULT_MAX_DEPTH,
+    check_depth: bool = True,
 ) -> list[RawInput]:
     """Read a whole file: one JSON document, or NDJSON (one resource per line)."""
+    opts = {"max_bytes": max_bytes, "max_depth": max_depth, "check_depth": check_depth}
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
     stripped = data.strip()
@@ -122,17 +138,25 @@ def split_inputs(
     lines = [ln for ln in stripped.split(b"\n") if ln.strip()]
     if len(lines) > 1 and lines[0].strip().startswith(b"{") and lines[0].strip().endswith(b"}"):
         # looks like NDJSON; confirm the first line stands alone as JSON
-        first = parse_document(lines[0], max_bytes=max_bytes, max_depth=max_depth)
+        first = parse_document(lines[0], **opts)
         if not any(p.code == "INP001" for p in first.problems):
-            return list(iter_ndjson(data, max_bytes=max_bytes, max_depth=max_depth))
-    return [parse_document(data, max_bytes=max_bytes, max_depth=max_depth)]
+            return list(iter_ndjson(data, **opts))
+    return [parse_document(data, **opts)]
 
 
-def iter_ndjson(data: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES, max_depth: int = DEFAULT_MAX_DEPTH):
+def iter_ndjson(
+    data: bytes,
+    *,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    max_depth: int = DEFAULT_MAX_DEPTH,
+    check_depth: bool = True,
+):
     """Yield one RawInput per non-blank NDJSON line, numbering lines from 1."""
     index = 0
     for lineno, line in enumerate(data.split(b"\n"), start=1):
         if not line.strip():
             continue
-        yield parse_document(line, index=index, line=lineno, max_bytes=max_bytes, max_depth=max_depth)
+        yield parse_document(
+            line, index=index, line=lineno, max_bytes=max_bytes, max_depth=max_depth, check_depth=check_depth
+        )
         index += 1

@@ -203,9 +203,13 @@ def validate_resource(resource: dict, version: str, base: str) -> list[Finding]:
     return out
 
 
-def validate_tree(resource: dict, version: str, base: str) -> list[Finding]:
-    """Validate a resource and, for Bundle and Parameters, each resource it holds."""
-    if fast_enabled() and fast.accepts(resource, version):
+def validate_tree(resource: dict, version: str, base: str, *, fast_first: bool = True) -> list[Finding]:
+    """Validate a resource and, for Bundle and Parameters, each resource it holds.
+
+    ``fast_first=False``: the caller already asked :func:`fast.accepts` about this resource and got
+    "suspicious"; entries of a Bundle or Parameters still try the fast path one by one.
+    """
+    if fast_first and fast_enabled() and fast.accepts(resource, version):
         return []  # the whole tree is valid: fhir.resources would report nothing either
     rtype = resource.get("resourceType")
     if rtype == "Bundle" and isinstance(resource.get("entry"), list):

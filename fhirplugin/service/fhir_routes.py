@@ -140,7 +140,7 @@ def install(app: FastAPI, engine: Engine, settings: Settings) -> None:
         data = await request.body()
         ver_hint = requested_version(request.headers.get("content-type")) or settings.fhir_version
         raw = jsonload.parse_document(
-            data, max_bytes=settings.service.max_body_bytes, max_depth=settings.max_depth
+            data, max_bytes=settings.service.max_body_bytes, max_depth=settings.max_depth, check_depth=False
         )
         if raw.value is not None:
             got = raw.value.get("resourceType")

@@ -14,7 +14,7 @@ from pydantic import ValidationError
 
 from builders import build
 from fhirplugin.engine import Engine
-from fhirplugin.fhir import fast, structure
+from fhirplugin.fhir import fast, jsonload, structure
 
 CLAIM = {
     "claim": {
@@ -247,13 +247,75 @@ def test_non_objects_and_unknown_types_are_suspicious(value) -> None:
 
 
 def test_deep_nesting_is_suspicious_not_an_error() -> None:
-    ext: dict = {"url": "http://e", "valueString": "x"}
-    for _ in range(3000):
-        ext = {"url": "http://e", "extension": [ext]}
     doc = claim()
-    doc["extension"] = [ext]
+    doc["extension"] = [_nested_extension(3000)]
     assert fast.accepts(doc, "R4") is False
-    assert fast.explain(doc, "R4") == "Claim: nested too deeply to walk"
+    assert fast.explain(doc, "R4").endswith(": nested deeper than the depth limit allows")
+
+
+def _nested_extension(levels: int) -> dict:
+    """An extension holding ``levels - 1`` more levels of extensions (objects at 2-step depth)."""
+    ext: dict = {"url": "http://e", "valueString": "x"}
+    for _ in range(levels - 1):
+        ext = {"url": "http://e", "extension": [ext]}
+    return ext
+
+
+def _chain(levels: int) -> dict:
+    """A Reference whose identifier's assigner is a Reference ... objects nested one step each."""
+    ref: dict = {"display": "x"}
+    for _ in range(levels):
+        ref = {"identifier": {"assigner": ref}}
+    return ref
+
+
+@pytest.mark.parametrize("max_depth", [8, 16, 64])
+@pytest.mark.parametrize("levels", [1, 2, 3, 6, 7, 8, 15, 16, 30, 31, 32, 33, 40])
+def test_accepted_means_within_the_depth_limit(levels: int, max_depth: int) -> None:
+    """accepts() proves the depth too: the engine skips its own depth walk on that proof. A valid
+    resource it declines is declined for depth alone (explain says so), never silently."""
+    nested = claim()
+    nested["extension"] = [_nested_extension(levels)]
+    chained = claim()
+    chained["enterer"] = _chain(levels)
+    for doc in (nested, chained):
+        assert fhir_resources_accepts(doc, "R4")
+        if fast.accepts(doc, "R4", max_depth):
+            assert not jsonload.too_deep(doc, max_depth)
+        else:
+            assert fast.explain(doc, "R4", max_depth).endswith("nested deeper than the depth limit allows")
+    # n extension levels nest 2n + 1 deep: accepted exactly when that fits (the base claim nests less)
+    if max_depth == 64:
+        assert fast.accepts(nested, "R4", max_depth) is (2 * levels + 1 <= max_depth)
+
+
+def test_extensions_up_to_the_limit_pass_and_one_more_is_inp004() -> None:
+    """Claim (depth 1) + k extension levels nest 2k + 1 deep: 31 levels fit in 64, 32 do not."""
+    engine = Engine()
+    ok = claim()
+    ok["extension"] = [_nested_extension(31)]
+    assert fast.accepts(ok, "R4")
+    assert "INP004" not in {f.rule_id for f in engine.check_object(ok).findings}
+    deep = claim()
+    deep["extension"] = [_nested_extension(32)]
+    assert not fast.accepts(deep, "R4")
+    res = engine.check_object(deep, line=7)
+    assert [(f.rule_id, f.severity.value, f.expression) for f in res.findings] == [("INP004", "fatal", [])]
+    assert res.findings[0].text.startswith("Line 7 nests JSON deeper than 64 levels")
+    assert res.resource_type == "Claim"
+
+
+def test_a_deep_but_legal_chain_goes_the_slow_way_with_the_same_answer(monkeypatch) -> None:
+    """40 objects nested one step each (depth 43 < 64): the fast path declines, fhir.resources decides."""
+    doc = claim()
+    doc["enterer"] = _chain(20)
+    assert not fast.accepts(doc, "R4")
+    assert not jsonload.too_deep(doc, 64)
+    engine = Engine()
+    on = engine.check_object(doc).findings
+    monkeypatch.setenv("FHIRPLUGIN_FAST", "0")
+    assert engine.check_object(doc).findings == on
+    assert "INP004" not in {f.rule_id for f in on}
 
 
 def test_fast_path_switch(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -261,9 +323,9 @@ def test_fast_path_switch(monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[str] = []
     real = fast.accepts
 
-    def spy(resource, version):
+    def spy(resource, version, *args):
         calls.append(resource.get("resourceType"))
-        return real(resource, version)
+        return real(resource, version, *args)
 
     monkeypatch.setattr(fast, "accepts", spy)
     engine = Engine()
