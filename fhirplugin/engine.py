@@ -87,6 +87,12 @@ class Engine:
             if not self.settings.rule_enabled(cls.id):
                 continue
             self.rules.append(cls(self.settings.severity.get(cls.id)))
+        # what run_rules runs: (rule, the codes that trigger it or None for every submission)
+        self._runners: list[tuple[Rule, frozenset[str] | None]] = [
+            (rule, frozenset(rule.triggers()) if rule.triggers is not None else None)
+            for rule in self.rules
+            if rule.runs
+        ]
 
     # ------------------------------------------------------------------ entry points
     def check_bytes(self, data: bytes, *, fhir_version: str = "auto", source: str = "-") -> list[Result]:
@@ -245,9 +251,12 @@ class Engine:
         return _dedupe(findings)
 
     def run_rules(self, sub: Submission) -> list[Finding]:
-        ctx = RuleContext(sub, self.tx)
+        ctx = RuleContext.of(sub, self.tx)
         out: list[Finding] = []
-        for rule in self.rules:
+        codes = ctx.cpt_codes
+        for rule, triggers in self._runners:
+            if triggers is not None and triggers.isdisjoint(codes):
+                continue  # none of the codes this rule is about: it has nothing to say
             try:
                 out.extend(rule.check(ctx))
             except Exception as exc:

@@ -124,7 +124,8 @@ class ServiceLine:
 
     @property
     def cpt(self) -> str | None:
-        return self.code.code if self.code is not None and self.code.is_cpt else None
+        c = self.code
+        return c.code if c is not None and c.system == CPT else None
 
     @property
     def modifier_codes(self) -> list[str]:
@@ -188,8 +189,17 @@ class Submission:
     fhir_version: str = "R4"
     # every resource the reader indexed (a single resource, Bundle entries, Parameters resources), in order
     resources: list[RawResource] = field(default_factory=list)
+    _lines: list[ServiceLine] | None = field(default=None, repr=False, compare=False)
+
+    def seal(self) -> Submission:
+        """Done building: from now on :meth:`lines` is computed once (rules call it often)."""
+        self._lines = [line for case in self.cases for line in case.lines]
+        return self
 
     def lines(self) -> list[ServiceLine]:
+        """Every service line of every case, in input order (do not change the list)."""
+        if self._lines is not None:
+            return self._lines
         return [line for case in self.cases for line in case.lines]
 
     def same_session(self, line: ServiceLine) -> list[ServiceLine]:

@@ -587,4 +587,4 @@ def read_submission(top: dict, base: str, version: str) -> Submission:
         rtype = loc.resource.get("resourceType")
         if rtype in ("Procedure", "ServiceRequest") and loc.path not in claimed:
             sub.cases.append(order_case(loc, idx))
-    return sub
+    return sub.seal()

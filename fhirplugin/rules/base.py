@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import textwrap
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
@@ -28,6 +28,12 @@ class RuleContext:
 
     submission: Submission
     tx: Terminology
+    cpt_codes: frozenset[str] = frozenset()  # the CPT codes of every line (see Rule.triggers)
+
+    @classmethod
+    def of(cls, submission: Submission, tx: Terminology) -> RuleContext:
+        codes = frozenset(c for line in submission.lines() if (c := line.cpt) is not None)
+        return cls(submission, tx, codes)
 
 
 class Rule:
@@ -38,6 +44,11 @@ class Rule:
     issue_type: ClassVar[str] = "business-rule"
     # rules that only make sense for one layer (e.g. structure) can opt out of running on orders
     applies_to: ClassVar[tuple[str, ...]] = ("Claim", "Procedure", "ServiceRequest")
+    # the CPT codes one of which a line must carry for this rule to find anything (a function of the
+    # family's data, read once per engine); None: the rule runs on every submission
+    triggers: ClassVar[Callable[[], Iterable[str]] | None] = None
+    # False for rules whose findings the reader and engine write (input and structure checks)
+    runs: ClassVar[bool] = True
 
     def __init__(self, severity: Severity | None = None) -> None:
         self.effective_severity = severity or self.severity

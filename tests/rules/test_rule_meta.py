@@ -67,3 +67,45 @@ def test_bad_rule_id_refused() -> None:
 
     with pytest.raises(ValueError, match="no valid id"):
         Registry().register(C)
+
+
+TRIGGERED = [c for c in RULES if c.triggers is not None]
+
+
+@pytest.mark.parametrize("cls", TRIGGERED, ids=[c.id for c in TRIGGERED])
+def test_triggers_cover_every_finding(cls: type[Rule]) -> None:
+    """The engine skips a rule when none of its trigger codes is on a line; that is safe only if the
+    rule, run anyway, finds nothing then. Checked on every case input of every rule."""
+    import orjson
+
+    from builders import build
+    from fhirplugin.engine import Engine
+    from fhirplugin.fhir.extract import read_submission
+    from fhirplugin.rules.base import RuleContext
+
+    from .test_rule_cases import CASES
+
+    engine = Engine()
+    rule = cls()
+    triggers = frozenset(cls.triggers())
+    assert triggers, f"{cls.id}: empty trigger set"
+    checked = fired = 0
+    for _rid, _name, version, case in CASES:
+        if "raw" in case:
+            continue
+        doc = case["resource"] if "resource" in case else orjson.loads(orjson.dumps(build(case, version)))
+        if not isinstance(doc, dict) or doc.get("resourceType") not in (
+            "Claim",
+            "Bundle",
+            "Procedure",
+            "ServiceRequest",
+            "Parameters",
+        ):
+            continue
+        ctx = RuleContext.of(read_submission(doc, doc["resourceType"], version), engine.tx)
+        found = list(rule.check(ctx))
+        checked += 1
+        if found:
+            fired += 1
+            assert not triggers.isdisjoint(ctx.cpt_codes), (cls.id, _rid, _name, ctx.cpt_codes)
+    assert checked > 100 and fired > 0

@@ -410,3 +410,8 @@ def decide_code(tx: Terminology, line: ServiceLine, dc: DeviceCode) -> SiteDecis
         unverified=any(is_unverified(t.comment) for t in used),
         evidence=list(dict.fromkeys(c.path for _, c, _ in found)),
     )
+
+
+def guidance_primaries() -> frozenset[str]:
+    """The device codes of the guidance pairs (what DEV004 is about)."""
+    return frozenset(p for p, _ in guidance_pairs())

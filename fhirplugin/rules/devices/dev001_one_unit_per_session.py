@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from fhirplugin.fhir.case import ServiceLine
 from fhirplugin.findings import Finding, Severity
 from fhirplugin.rules.base import Rule, RuleContext, register
-from fhirplugin.rules.devices.data import DeviceCode, device_code, device_lines
+from fhirplugin.rules.devices.data import DeviceCode, device_code, device_codes, device_lines
 
 if TYPE_CHECKING:
     from fhirplugin.tx.store import Terminology
@@ -60,6 +60,7 @@ class OneUnitPerSession(Rule):
     id = "DEV001"
     name = "devices.one-unit-per-session"
     family = "devices"
+    triggers = staticmethod(device_codes)
     severity = Severity.ERROR
     issue_type = "business-rule"
 

@@ -10,6 +10,7 @@ from fhirplugin.rules.devices.data import (
     code_label,
     decide_code,
     device_code,
+    device_codes,
     device_lines,
     join_or,
 )
@@ -51,6 +52,7 @@ class SiteDecidesCode(Rule):
     id = "DEV002"
     name = "devices.site-decides-code"
     family = "devices"
+    triggers = staticmethod(device_codes)
     severity = Severity.ERROR
     issue_type = "code-invalid"
 

@@ -8,6 +8,7 @@ from fhirplugin.rules.base import Rule, RuleContext, register
 from fhirplugin.rules.devices.data import (
     PrimaryJudgement,
     device_code,
+    device_codes,
     device_lines,
     judge_primary,
     region_words,
@@ -58,6 +59,7 @@ class AddOnNeedsOpenPrimary(Rule):
     id = "DEV003"
     name = "devices.add-on-open-primary"
     family = "devices"
+    triggers = staticmethod(device_codes)
     severity = Severity.ERROR
     issue_type = "business-rule"
 

@@ -5,7 +5,13 @@ from collections.abc import Iterator
 from fhirplugin.fhir.case import ServiceLine
 from fhirplugin.findings import Finding, Severity
 from fhirplugin.rules.base import Rule, RuleContext, register
-from fhirplugin.rules.devices.data import GuidancePair, guidance_pairs, join_or, session_partners
+from fhirplugin.rules.devices.data import (
+    GuidancePair,
+    guidance_pairs,
+    guidance_primaries,
+    join_or,
+    session_partners,
+)
 from fhirplugin.tx.ncci import PtpEdit
 
 # a guidance bill is compared with bills and the Procedures they document, an order with orders
@@ -53,6 +59,7 @@ class GuidanceIncluded(Rule):
     id = "DEV004"
     name = "devices.guidance-included"
     family = "devices"
+    triggers = staticmethod(guidance_primaries)
     severity = Severity.ERROR
     issue_type = "business-rule"
 

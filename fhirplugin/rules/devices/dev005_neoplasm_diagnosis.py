@@ -5,7 +5,7 @@ from collections.abc import Iterator
 from fhirplugin.fhir.case import ICD10CM
 from fhirplugin.findings import Finding, Severity
 from fhirplugin.rules.base import Rule, RuleContext, register
-from fhirplugin.rules.devices.data import device_code, device_lines, dx_regions, region_words
+from fhirplugin.rules.devices.data import device_code, device_codes, device_lines, dx_regions, region_words
 
 
 @register
@@ -39,6 +39,7 @@ class NeoplasmDiagnosis(Rule):
     id = "DEV005"
     name = "devices.neoplasm-diagnosis"
     family = "devices"
+    triggers = staticmethod(device_codes)
     severity = Severity.WARNING
     issue_type = "business-rule"
 

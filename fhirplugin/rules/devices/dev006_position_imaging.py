@@ -4,7 +4,7 @@ from collections.abc import Iterator
 
 from fhirplugin.findings import Finding, Severity
 from fhirplugin.rules.base import Rule, RuleContext, register
-from fhirplugin.rules.devices.data import case_of, device_lines
+from fhirplugin.rules.devices.data import case_of, device_codes, device_lines
 
 _NOT_PERFORMED = ("not-done", "entered-in-error")
 
@@ -36,6 +36,7 @@ class PositionImaging(Rule):
     id = "DEV006"
     name = "devices.position-imaging"
     family = "devices"
+    triggers = staticmethod(device_codes)
     severity = Severity.WARNING
     issue_type = "required"
 

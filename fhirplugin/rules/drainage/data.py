@@ -361,3 +361,8 @@ def decide_code(tx: Terminology, line: ServiceLine, dc: DrainageCode) -> SiteDec
         unverified=any(is_unverified(t.comment) for t in used),
         site_paths=[c.path for _, c in classes] + [c.path for _, c in routes],
     )
+
+
+def guidance_primaries() -> frozenset[str]:
+    """The drainage codes of the guidance pairs (what DRN001 is about)."""
+    return frozenset(d for d, _ in guidance_pairs())

@@ -5,7 +5,7 @@ from collections.abc import Iterator
 from fhirplugin.fhir.case import ServiceLine
 from fhirplugin.findings import Finding, Severity
 from fhirplugin.rules.base import Rule, RuleContext, register
-from fhirplugin.rules.drainage.data import GuidancePair, guidance_pairs, join_or, same_day
+from fhirplugin.rules.drainage.data import GuidancePair, guidance_pairs, guidance_primaries, join_or, same_day
 from fhirplugin.tx.ncci import PtpEdit
 
 # which kinds of line a guidance line is compared with: a bill with bills and the procedures they
@@ -55,6 +55,7 @@ class GuidanceIncluded(Rule):
     id = "DRN001"
     name = "drainage.guidance-included"
     family = "drainage"
+    triggers = staticmethod(guidance_primaries)
     severity = Severity.ERROR
     issue_type = "business-rule"
 

@@ -9,6 +9,7 @@ from fhirplugin.rules.drainage.data import (
     count,
     documented_procedures,
     drainage_code,
+    drainage_codes,
     drainage_lines,
     session_groups,
 )
@@ -56,6 +57,7 @@ class UnitsVsCollections(Rule):
     id = "DRN002"
     name = "drainage.units-vs-collections"
     family = "drainage"
+    triggers = staticmethod(drainage_codes)
     severity = Severity.ERROR
     issue_type = "business-rule"
 

@@ -9,6 +9,7 @@ from fhirplugin.rules.drainage.data import (
     REPEAT,
     SEPARATE_COLLECTION,
     drainage_code,
+    drainage_codes,
     drainage_lines,
     join_or,
     modifier_uses,
@@ -56,6 +57,7 @@ class DistinctOrRepeat(Rule):
     id = "DRN003"
     name = "drainage.distinct-or-repeat-modifier"
     family = "drainage"
+    triggers = staticmethod(drainage_codes)
     severity = Severity.ERROR
     issue_type = "business-rule"
 

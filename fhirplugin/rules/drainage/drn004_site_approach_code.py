@@ -11,6 +11,7 @@ from fhirplugin.rules.drainage.data import (
     code_label,
     decide_code,
     drainage_code,
+    drainage_codes,
     drainage_lines,
     join_or,
 )
@@ -48,6 +49,7 @@ class SiteApproachCode(Rule):
     id = "DRN004"
     name = "drainage.site-approach-code"
     family = "drainage"
+    triggers = staticmethod(drainage_codes)
     severity = Severity.ERROR
     issue_type = "code-invalid"
 

@@ -4,7 +4,13 @@ from collections.abc import Iterator
 
 from fhirplugin.findings import Finding, Severity
 from fhirplugin.rules.base import Rule, RuleContext, register
-from fhirplugin.rules.drainage.data import documented_procedures, drainage_code, drainage_lines, join_or
+from fhirplugin.rules.drainage.data import (
+    documented_procedures,
+    drainage_code,
+    drainage_codes,
+    drainage_lines,
+    join_or,
+)
 
 _NOT_PERFORMED = ("not-done", "entered-in-error")
 
@@ -35,6 +41,7 @@ class CatheterLeftInPlace(Rule):
     id = "DRN005"
     name = "drainage.catheter-left-in-place"
     family = "drainage"
+    triggers = staticmethod(drainage_codes)
     severity = Severity.WARNING
     issue_type = "business-rule"
 

@@ -5,7 +5,7 @@ from collections.abc import Iterator
 from fhirplugin.fhir.case import ICD10CM
 from fhirplugin.findings import Finding, Severity
 from fhirplugin.rules.base import Rule, RuleContext, register
-from fhirplugin.rules.drainage.data import drainage_code, drainage_lines
+from fhirplugin.rules.drainage.data import drainage_code, drainage_codes, drainage_lines
 
 
 @register
@@ -36,6 +36,7 @@ class MedicalNecessity(Rule):
     id = "DRN006"
     name = "drainage.medical-necessity"
     family = "drainage"
+    triggers = staticmethod(drainage_codes)
     severity = Severity.WARNING
     issue_type = "business-rule"
 

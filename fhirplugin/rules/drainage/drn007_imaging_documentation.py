@@ -4,7 +4,7 @@ from collections.abc import Iterator
 
 from fhirplugin.findings import Finding, Severity
 from fhirplugin.rules.base import Rule, RuleContext, register
-from fhirplugin.rules.drainage.data import case_of, documented_procedures, drainage_lines
+from fhirplugin.rules.drainage.data import case_of, documented_procedures, drainage_codes, drainage_lines
 
 
 @register
@@ -32,6 +32,7 @@ class ImagingDocumentation(Rule):
     id = "DRN007"
     name = "drainage.imaging-documentation"
     family = "drainage"
+    triggers = staticmethod(drainage_codes)
     severity = Severity.WARNING
     issue_type = "required"
 

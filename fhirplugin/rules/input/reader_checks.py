@@ -16,6 +16,8 @@ from fhirplugin.rules.base import Rule, RuleContext, register
 class ReaderCheck(Rule):
     family = "input"
 
+    runs = False
+
     def check(self, ctx: RuleContext) -> Iterator[Finding]:
         return iter(())
 
