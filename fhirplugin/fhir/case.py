@@ -9,7 +9,11 @@ faster one without touching any rule.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
+
+T = TypeVar("T")
 
 CPT = "http://www.ama-assn.org/go/cpt"
 HCPCS = "https://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets"
@@ -18,9 +22,11 @@ SNOMED = "http://snomed.info/sct"
 DICOM = "http://dicom.nema.org/resources/ontology/DCM"
 
 
-@dataclass(slots=True, frozen=True)
+@dataclass(slots=True, unsafe_hash=True)
 class Coded:
-    """One coding: ``system`` may be None when the input gave none."""
+    """One coding: ``system`` may be None when the input gave none. Treat it as read-only (hashable by
+    value); not ``frozen`` because a frozen dataclass costs three times as much to build, and the
+    reader builds one for every coding it reads."""
 
     system: str | None
     code: str
@@ -121,11 +127,12 @@ class ServiceLine:
     sequence: int | None = None
     resource_path: str = ""  # FHIRPath of the owning resource
     resource_type: str = "Claim"  # Claim | Procedure | ServiceRequest
+    # the CPT code of ``code`` (None when it is not a CPT coding); set once, so keep ``code`` as built
+    cpt: str | None = field(init=False, default=None)
 
-    @property
-    def cpt(self) -> str | None:
+    def __post_init__(self) -> None:
         c = self.code
-        return c.code if c is not None and c.system == CPT else None
+        self.cpt = c.code if c is not None and c.system == CPT else None
 
     @property
     def modifier_codes(self) -> list[str]:
@@ -190,11 +197,24 @@ class Submission:
     # every resource the reader indexed (a single resource, Bundle entries, Parameters resources), in order
     resources: list[RawResource] = field(default_factory=list)
     _lines: list[ServiceLine] | None = field(default=None, repr=False, compare=False)
+    _memo: dict | None = field(default=None, repr=False, compare=False)
 
     def seal(self) -> Submission:
         """Done building: from now on :meth:`lines` is computed once (rules call it often)."""
         self._lines = [line for case in self.cases for line in case.lines]
         return self
+
+    def memo(self, key: object, compute: Callable[[], T]) -> T:
+        """``compute()`` once per sealed submission for ``key`` (lookups several rules share)."""
+        if self._lines is None:
+            return compute()
+        if self._memo is None:
+            self._memo = {}
+        try:
+            return self._memo[key]
+        except KeyError:
+            value = self._memo[key] = compute()
+            return value
 
     def lines(self) -> list[ServiceLine]:
         """Every service line of every case, in input order (do not change the list)."""

@@ -61,12 +61,25 @@ def parse_date(value) -> dt.date | None:
 
 def codings(cc, path: str) -> list[Coded]:
     """Codings of a CodeableConcept at ``path`` (each keeps ``path.coding[k]``)."""
+    if type(cc) is not dict:
+        return []
+    cs = cc.get("coding")
+    if type(cs) is not list:
+        return []
     out = []
-    for k, c in enumerate(_list(_dict(cc).get("coding"))):
-        code = _str(_dict(c).get("code"))
-        if code:
+    for k, c in enumerate(cs):
+        if type(c) is not dict:
+            continue
+        code = c.get("code")
+        if type(code) is str and code:
+            system, display = c.get("system"), c.get("display")
             out.append(
-                Coded(_str(c.get("system")), code.strip(), f"{path}.coding[{k}]", _str(c.get("display")))
+                Coded(
+                    system if type(system) is str else None,
+                    code.strip(),
+                    f"{path}.coding[{k}]",
+                    display if type(display) is str else None,
+                )
             )
     return out
 

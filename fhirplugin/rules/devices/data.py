@@ -18,7 +18,6 @@ CPT. A broken table raises :class:`DeviceDataError` naming the file and line.
 
 from __future__ import annotations
 
-import csv
 import json
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -27,10 +26,18 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
-from fhirplugin.fhir.case import ICD10CM, SNOMED, Case, Coded, ServiceLine, Submission
+from fhirplugin.fhir.case import ICD10CM, SNOMED, Coded, ServiceLine, Submission
 from fhirplugin.fhir.extract import APPROACH_SYSTEM
 from fhirplugin.findings import CANONICAL_BASE
 from fhirplugin.resources import data_dir
+from fhirplugin.rules.common import (
+    csv_bool,
+    csv_rows,
+    is_unverified,
+    join_or,
+    lines_with,
+    same_session,
+)
 from fhirplugin.tx.cpt import normalize_code
 
 if TYPE_CHECKING:
@@ -89,28 +96,11 @@ def _folder() -> Path:
 
 
 def _bool(path: Path, lineno: int, column: str, value: str) -> bool:
-    v = (value or "").strip().lower()
-    if v not in ("true", "false"):
-        raise DeviceDataError(f"{path}: line {lineno}: {column} must be true or false, not {value!r}")
-    return v == "true"
+    return csv_bool(path, lineno, column, value, DeviceDataError)
 
 
 def _rows(path: Path, columns: tuple[str, ...]) -> Iterator[tuple[int, dict[str, str]]]:
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DeviceDataError(f"{path}: cannot be read ({getattr(exc, 'strerror', None) or exc})") from None
-    reader = csv.DictReader(text.splitlines())
-    missing = [c for c in columns if c not in (reader.fieldnames or [])]
-    if missing:
-        raise DeviceDataError(f"{path}: line 1: missing column(s) {', '.join(missing)}")
-    for lineno, row in enumerate(reader, start=2):
-        if None in row:
-            raise DeviceDataError(f"{path}: line {lineno}: more cells than columns")
-        empty = [c for c in columns if c not in ("note", "source") and not (row.get(c) or "").strip()]
-        if empty:
-            raise DeviceDataError(f"{path}: line {lineno}: empty {', '.join(empty)}")
-        yield lineno, {k: (v or "").strip() for k, v in row.items() if k}
+    return csv_rows(path, columns, DeviceDataError)
 
 
 def read_codes(path: Path) -> dict[str, DeviceCode]:
@@ -213,18 +203,9 @@ def device_code(line: ServiceLine) -> DeviceCode | None:
     return device_codes().get(line.cpt) if line.cpt else None
 
 
-def device_lines(sub: Submission, *types: str) -> Iterator[ServiceLine]:
+def device_lines(sub: Submission, *types: str) -> list[ServiceLine]:
     """Lines billed/ordered/documented with a device code (of the given resource types, or all)."""
-    for line in sub.lines():
-        if (not types or line.resource_type in types) and device_code(line) is not None:
-            yield line
-
-
-def same_session(line: ServiceLine, other: ServiceLine) -> bool:
-    """Same patient, provider and date of service; an unknown date matches only within one resource."""
-    if other.patient != line.patient or other.provider != line.provider or other.date != line.date:
-        return False
-    return line.date is not None or other.resource_path == line.resource_path
+    return lines_with(sub, device_codes(), *types)
 
 
 def session_partners(sub: Submission, line: ServiceLine, types: Iterable[str]) -> list[ServiceLine]:
@@ -233,38 +214,11 @@ def session_partners(sub: Submission, line: ServiceLine, types: Iterable[str]) -
     return [o for o in sub.lines() if o is not line and o.resource_type in kinds and same_session(line, o)]
 
 
-def case_of(sub: Submission, line: ServiceLine) -> Case | None:
-    for case in sub.cases:
-        if any(x is line for x in case.lines):
-            return case
-    return None
-
-
 def approaches(line: ServiceLine) -> list[str]:
     """Distinct approach codes documented for the line (item and linked documentation), sorted."""
     return sorted(
         {c.code.strip().lower() for c in line.all_approaches() if c.system in (None, APPROACH_SYSTEM)}
     )
-
-
-# ---------------------------------------------------------------- words
-def code_label(tx: Terminology, code: str) -> str:
-    """``55876 (our short description)``; the bare code when the table does not know it."""
-    entry = tx.cpt.get(code)
-    return f"{code} ({entry.description})" if entry is not None and entry.description else code
-
-
-def join_or(items: Iterable[str], word: str = "or") -> str:
-    """``a``, ``a or b``, ``a, b or c`` (``word="and"`` for a list of all)."""
-    items = list(items)
-    if len(items) <= 1:
-        return "".join(items)
-    return ", ".join(items[:-1]) + f" {word} " + items[-1]
-
-
-def is_unverified(comment: str | None) -> bool:
-    """A ConceptMap target or criterion note whose tag says memory [M] or inference [I]."""
-    return bool(comment) and ("[M]" in comment or "[I]" in comment)
 
 
 # ---------------------------------------------------------------- open primary procedure

@@ -5,15 +5,8 @@ from collections.abc import Iterator
 from fhirplugin.fhir.case import CPT
 from fhirplugin.findings import Finding, Severity
 from fhirplugin.rules.base import Rule, RuleContext, register
-from fhirplugin.rules.devices.data import (
-    SITE_MAP,
-    code_label,
-    decide_code,
-    device_code,
-    device_codes,
-    device_lines,
-    join_or,
-)
+from fhirplugin.rules.common import code_label, join_or
+from fhirplugin.rules.devices.data import SITE_MAP, decide_code, device_code, device_codes, device_lines
 
 
 @register

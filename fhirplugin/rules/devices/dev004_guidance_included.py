@@ -5,13 +5,8 @@ from collections.abc import Iterator
 from fhirplugin.fhir.case import ServiceLine
 from fhirplugin.findings import Finding, Severity
 from fhirplugin.rules.base import Rule, RuleContext, register
-from fhirplugin.rules.devices.data import (
-    GuidancePair,
-    guidance_pairs,
-    guidance_primaries,
-    join_or,
-    session_partners,
-)
+from fhirplugin.rules.common import join_or
+from fhirplugin.rules.devices.data import GuidancePair, guidance_pairs, guidance_primaries, session_partners
 from fhirplugin.tx.ncci import PtpEdit
 
 # a guidance bill is compared with bills and the Procedures they document, an order with orders

@@ -4,7 +4,8 @@ from collections.abc import Iterator
 
 from fhirplugin.findings import Finding, Severity
 from fhirplugin.rules.base import Rule, RuleContext, register
-from fhirplugin.rules.devices.data import case_of, device_codes, device_lines
+from fhirplugin.rules.common import case_of
+from fhirplugin.rules.devices.data import device_codes, device_lines
 
 _NOT_PERFORMED = ("not-done", "entered-in-error")
 

@@ -16,7 +16,6 @@ The site/approach decision (:func:`decide_code`) reads two ConceptMaps: SNOMED C
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -25,10 +24,17 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
-from fhirplugin.fhir.case import SNOMED, Case, Coded, ProcedureInfo, ServiceLine, Submission
+from fhirplugin.fhir.case import SNOMED, Coded, ProcedureInfo, ServiceLine, Submission
 from fhirplugin.fhir.extract import APPROACH_SYSTEM
 from fhirplugin.findings import CANONICAL_BASE
 from fhirplugin.resources import data_dir
+from fhirplugin.rules.common import (
+    csv_bool,
+    csv_rows,
+    is_unverified,
+    lines_with,
+    same_session,
+)
 from fhirplugin.tx.cpt import normalize_code
 
 if TYPE_CHECKING:
@@ -79,10 +85,7 @@ class ModifierUse:
 
 
 def _bool(path: Path, lineno: int, column: str, value: str) -> bool:
-    v = (value or "").strip().lower()
-    if v not in ("true", "false"):
-        raise DrainageDataError(f"{path}: line {lineno}: {column} must be true or false, not {value!r}")
-    return v == "true"
+    return csv_bool(path, lineno, column, value, DrainageDataError)
 
 
 def _folder() -> Path:
@@ -90,21 +93,7 @@ def _folder() -> Path:
 
 
 def _rows(path: Path, columns: tuple[str, ...]) -> Iterator[tuple[int, dict[str, str]]]:
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DrainageDataError(f"{path}: cannot be read ({getattr(exc, 'strerror', None) or exc})") from None
-    reader = csv.DictReader(text.splitlines())
-    missing = [c for c in columns if c not in (reader.fieldnames or [])]
-    if missing:
-        raise DrainageDataError(f"{path}: line 1: missing column(s) {', '.join(missing)}")
-    for lineno, row in enumerate(reader, start=2):
-        if None in row:
-            raise DrainageDataError(f"{path}: line {lineno}: more cells than columns")
-        empty = [c for c in columns if c not in ("note", "source") and not (row.get(c) or "").strip()]
-        if empty:
-            raise DrainageDataError(f"{path}: line {lineno}: empty {', '.join(empty)}")
-        yield lineno, {k: (v or "").strip() for k, v in row.items() if k}
+    return csv_rows(path, columns, DrainageDataError)
 
 
 def _split(value: str) -> tuple[str, ...]:
@@ -197,25 +186,12 @@ def drainage_code(line: ServiceLine) -> DrainageCode | None:
     return drainage_codes().get(line.cpt) if line.cpt else None
 
 
-def drainage_lines(sub: Submission, *types: str) -> Iterator[ServiceLine]:
+def drainage_lines(sub: Submission, *types: str) -> list[ServiceLine]:
     """Lines billed/ordered/documented with a drainage code (of the given resource types, or all)."""
-    for line in sub.lines():
-        if (not types or line.resource_type in types) and drainage_code(line) is not None:
-            yield line
+    return lines_with(sub, drainage_codes(), *types)
 
 
-def case_of(sub: Submission, line: ServiceLine) -> Case | None:
-    for case in sub.cases:
-        if any(x is line for x in case.lines):
-            return case
-    return None
-
-
-def same_day(line: ServiceLine, other: ServiceLine) -> bool:
-    """Same patient, provider and date of service; an unknown date matches only within one resource."""
-    if other.patient != line.patient or other.provider != line.provider or other.date != line.date:
-        return False
-    return line.date is not None or other.resource_path == line.resource_path
+same_day = same_session  # the NCCI scope: same patient, provider and date
 
 
 def session_groups(lines: Iterable[ServiceLine]) -> dict[tuple, list[ServiceLine]]:
@@ -241,28 +217,9 @@ def documented_procedures(lines: Iterable[ServiceLine], *types: str) -> list[Pro
     return out
 
 
-def code_label(tx: Terminology, code: str) -> str:
-    """``49406 (our short description)``; the bare code when the table does not know it."""
-    entry = tx.cpt.get(code)
-    return f"{code} ({entry.description})" if entry is not None and entry.description else code
-
-
-def join_or(items: Iterable[str], word: str = "or") -> str:
-    """``a``, ``a or b``, ``a, b or c`` (``word="and"`` for a list of all)."""
-    items = list(items)
-    if len(items) <= 1:
-        return "".join(items)
-    return ", ".join(items[:-1]) + f" {word} " + items[-1]
-
-
 def count(n: float, singular: str, plural: str | None = None) -> str:
     """``1 unit``, ``2 units``."""
     return f"{n:g} {singular if n == 1 else plural or singular + 's'}"
-
-
-def is_unverified(comment: str | None) -> bool:
-    """A ConceptMap target or ValueSet include whose tag says memory [M] or inference [I]."""
-    return bool(comment) and ("[M]" in comment or "[I]" in comment)
 
 
 # ---------------------------------------------------------------- site and approach

@@ -5,7 +5,8 @@ from collections.abc import Iterator
 from fhirplugin.fhir.case import ServiceLine
 from fhirplugin.findings import Finding, Severity
 from fhirplugin.rules.base import Rule, RuleContext, register
-from fhirplugin.rules.drainage.data import GuidancePair, guidance_pairs, guidance_primaries, join_or, same_day
+from fhirplugin.rules.common import join_or
+from fhirplugin.rules.drainage.data import GuidancePair, guidance_pairs, guidance_primaries, same_day
 from fhirplugin.tx.ncci import PtpEdit
 
 # which kinds of line a guidance line is compared with: a bill with bills and the procedures they

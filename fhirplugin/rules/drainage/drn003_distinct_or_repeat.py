@@ -5,13 +5,13 @@ from collections.abc import Iterator
 from fhirplugin.fhir.case import ServiceLine
 from fhirplugin.findings import Finding, Severity
 from fhirplugin.rules.base import Rule, RuleContext, register
+from fhirplugin.rules.common import join_or
 from fhirplugin.rules.drainage.data import (
     REPEAT,
     SEPARATE_COLLECTION,
     drainage_code,
     drainage_codes,
     drainage_lines,
-    join_or,
     modifier_uses,
     modifiers_for,
     session_groups,

@@ -5,15 +5,14 @@ from collections.abc import Iterator
 from fhirplugin.fhir.case import CPT
 from fhirplugin.findings import Finding, Severity
 from fhirplugin.rules.base import Rule, RuleContext, register
+from fhirplugin.rules.common import code_label, join_or
 from fhirplugin.rules.drainage.data import (
     CODE_MAP,
     SITE_MAP,
-    code_label,
     decide_code,
     drainage_code,
     drainage_codes,
     drainage_lines,
-    join_or,
 )
 
 

@@ -4,12 +4,12 @@ from collections.abc import Iterator
 
 from fhirplugin.findings import Finding, Severity
 from fhirplugin.rules.base import Rule, RuleContext, register
+from fhirplugin.rules.common import join_or
 from fhirplugin.rules.drainage.data import (
     documented_procedures,
     drainage_code,
     drainage_codes,
     drainage_lines,
-    join_or,
 )
 
 _NOT_PERFORMED = ("not-done", "entered-in-error")

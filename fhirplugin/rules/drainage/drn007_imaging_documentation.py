@@ -4,7 +4,8 @@ from collections.abc import Iterator
 
 from fhirplugin.findings import Finding, Severity
 from fhirplugin.rules.base import Rule, RuleContext, register
-from fhirplugin.rules.drainage.data import case_of, documented_procedures, drainage_codes, drainage_lines
+from fhirplugin.rules.common import case_of
+from fhirplugin.rules.drainage.data import documented_procedures, drainage_codes, drainage_lines
 
 
 @register
