@@ -467,28 +467,35 @@ def claim_case(claim: Located, idx: Index, claimed_procs: set[str]) -> Case:
         if date is None and billable is not None:
             date, date_path = billable, f"{base}.billablePeriod.start"
         qty = item.get("quantity")
-        units = Quantity(1, None)
         if isinstance(qty, dict) and "value" in qty:
             v = qty["value"]
             units = Quantity(
                 float(v) if isinstance(v, int | float) and not isinstance(v, bool) else None,
                 f"{path}.quantity.value",
             )
+        else:
+            units = Quantity(1, None)
         pointers = []
         for k, seq in enumerate(_list(item.get("diagnosisSequence"))):
             if isinstance(seq, int):
                 pointers.append(DiagnosisPointer(seq, f"{path}.diagnosisSequence[{k}]", by_seq.get(seq)))
+        # most items have no modifier, site or extension: skip those readers then
+        modifiers = _modifiers(item, path) if "modifier" in item else []
+        approaches: list[Coded] = []
+        if "extension" in item:
+            modifiers += extension_codes(item, path, EXT_MODIFIER)
+            approaches = extension_codes(item, path, EXT_METHOD, EXT_APPROACH)
         line = ServiceLine(
             path=path,
             code=primary(codes),
             codes=codes,
             code_path=f"{path}.productOrService",
-            modifiers=_modifiers(item, path) + extension_codes(item, path, EXT_MODIFIER),
+            modifiers=modifiers,
             units=units,
             date=date,
             date_path=date_path if date else None,
-            body_sites=_item_sites(item, path),
-            approaches=extension_codes(item, path, EXT_METHOD, EXT_APPROACH),
+            body_sites=_item_sites(item, path) if "bodySite" in item else [],
+            approaches=approaches,
             diagnosis_pointers=pointers,
             patient=patient,
             provider=provider,

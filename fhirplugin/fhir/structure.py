@@ -38,9 +38,12 @@ def model_class(resource_type: object, version: str):
     Anything but a plausible type name (a list, a number, ``"claim"``) is None before the cache:
     the names come from the input, so only well-formed ones are remembered, and at most 1,024.
     """
-    if not isinstance(resource_type, str) or not re.fullmatch(r"[A-Z][A-Za-z]{1,63}", resource_type):
+    if not isinstance(resource_type, str) or not _TYPE_NAME.fullmatch(resource_type):
         return None
     return _model_class(resource_type, version)
+
+
+_TYPE_NAME = re.compile(r"[A-Z][A-Za-z]{1,63}")
 
 
 @lru_cache(maxsize=1024)

@@ -40,11 +40,11 @@ class UnknownProfile(Rule):
     def check(self, ctx: RuleContext) -> Iterator[Finding]:
         registry = ProfileRegistry.builtin()
         version = ctx.submission.fhir_version
-        ours = ", ".join(sorted({sd.label for sd in registry.profiles()}))
         for raw in ctx.submission.resources:
             rtype = raw.resource.get("resourceType") if isinstance(raw.resource, dict) else None
             for claim in registry.claims(raw.resource, raw.path, version):
                 if claim.status == "unknown":
+                    ours = ", ".join(sorted({sd.label for sd in registry.profiles()}))
                     yield self.finding(
                         f"{rtype} names profile {claim.url}, which fhirplugin does not define; the resource was "
                         f"not checked against it. Check the spelling (fhirplugin profiles: {ours}).",
