@@ -84,10 +84,12 @@ class CptCode:
 class CptTable:
     """CPT/HCPCS codes by code. Immutable; ``merge`` returns a new table."""
 
-    __slots__ = ("_codes", "complete")
+    __slots__ = ("_codes", "complete", "cpt_shaped")
 
     def __init__(self, codes: dict[str, CptCode] | None = None, *, complete: bool = False) -> None:
         self._codes: MappingProxyType[str, CptCode] = MappingProxyType(dict(codes or {}))
+        # the codes of the table that have the CPT shape, as written (a fast "known and well-formed")
+        self.cpt_shaped: frozenset[str] = frozenset(c for c in self._codes if _CPT_SHAPE.match(c))
         # True when a full code set (a user's licensed file) is loaded: a code missing from a complete
         # table is suspect; one missing from the built-in excerpt only means we have no rule for it
         self.complete = complete

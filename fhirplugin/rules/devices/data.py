@@ -366,6 +366,13 @@ def decide_code(tx: Terminology, line: ServiceLine, dc: DeviceCode) -> SiteDecis
     )
 
 
+@cache
+def guidance_secondaries() -> frozenset[str]:
+    """The imaging-guidance codes of the guidance pairs."""
+    return frozenset(g for _, g in guidance_pairs())
+
+
+@cache
 def guidance_primaries() -> frozenset[str]:
     """The device codes of the guidance pairs (what DEV004 is about)."""
     return frozenset(p for p, _ in guidance_pairs())

@@ -6,7 +6,13 @@ from fhirplugin.fhir.case import ServiceLine
 from fhirplugin.findings import Finding, Severity
 from fhirplugin.rules.base import Rule, RuleContext, register
 from fhirplugin.rules.common import join_or
-from fhirplugin.rules.devices.data import GuidancePair, guidance_pairs, guidance_primaries, session_partners
+from fhirplugin.rules.devices.data import (
+    GuidancePair,
+    guidance_pairs,
+    guidance_primaries,
+    guidance_secondaries,
+    session_partners,
+)
 from fhirplugin.tx.ncci import PtpEdit
 
 # a guidance bill is compared with bills and the Procedures they document, an order with orders
@@ -60,7 +66,7 @@ class GuidanceIncluded(Rule):
 
     def check(self, ctx: RuleContext) -> Iterator[Finding]:
         pairs = guidance_pairs()
-        guidance_codes = {g for _, g in pairs}
+        guidance_codes = guidance_secondaries()
         for line in ctx.submission.lines():
             code = line.cpt
             if code not in guidance_codes or line.resource_type not in _PARTNERS:

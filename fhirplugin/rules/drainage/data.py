@@ -320,6 +320,13 @@ def decide_code(tx: Terminology, line: ServiceLine, dc: DrainageCode) -> SiteDec
     )
 
 
+@cache
+def guidance_secondaries() -> frozenset[str]:
+    """The imaging-guidance codes of the guidance pairs."""
+    return frozenset(g for _, g in guidance_pairs())
+
+
+@cache
 def guidance_primaries() -> frozenset[str]:
     """The drainage codes of the guidance pairs (what DRN001 is about)."""
     return frozenset(d for d, _ in guidance_pairs())

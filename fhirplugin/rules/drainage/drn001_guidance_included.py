@@ -6,7 +6,13 @@ from fhirplugin.fhir.case import ServiceLine
 from fhirplugin.findings import Finding, Severity
 from fhirplugin.rules.base import Rule, RuleContext, register
 from fhirplugin.rules.common import join_or
-from fhirplugin.rules.drainage.data import GuidancePair, guidance_pairs, guidance_primaries, same_day
+from fhirplugin.rules.drainage.data import (
+    GuidancePair,
+    guidance_pairs,
+    guidance_primaries,
+    guidance_secondaries,
+    same_day,
+)
 from fhirplugin.tx.ncci import PtpEdit
 
 # which kinds of line a guidance line is compared with: a bill with bills and the procedures they
@@ -62,7 +68,7 @@ class GuidanceIncluded(Rule):
 
     def check(self, ctx: RuleContext) -> Iterator[Finding]:
         pairs = guidance_pairs()
-        guidance_codes = {g for _, g in pairs}
+        guidance_codes = guidance_secondaries()
         lines = ctx.submission.lines()
         for line in lines:
             code = line.cpt

@@ -33,9 +33,11 @@ class CptUnknown(Rule):
     issue_type = "code-invalid"
 
     def check(self, ctx: RuleContext) -> Iterator[Finding]:
+        cpt = ctx.tx.cpt
+        known = cpt.cpt_shaped
         for line in ctx.submission.lines():
             for c in line.codes:
-                if not c.is_cpt:
+                if not c.is_cpt or c.code in known:
                     continue
                 if not looks_like_cpt(c.code):
                     yield self.finding(
@@ -44,17 +46,17 @@ class CptUnknown(Rule):
                         severity=Severity.ERROR,
                         diagnostics="CPT code format (Category I, II, III and PLA codes).",
                     )
-                elif c.code not in ctx.tx.cpt and ctx.tx.cpt.complete:
+                elif cpt.complete:
                     yield self.finding(
                         f"CPT {c.code} is not in the loaded CPT table; check that it exists in this year's CPT.",
                         c.path,
-                        diagnostics=f"Loaded CPT table (licensed file) holds {len(ctx.tx.cpt)} codes.",
+                        diagnostics=f"Loaded CPT table (licensed file) holds {len(cpt)} codes.",
                     )
-                elif c.code not in ctx.tx.cpt:
+                else:
                     yield self.finding(
                         f"CPT {c.code} is outside the codes fhirplugin's built-in table covers, so no CPT rule "
                         "checked it; load your licensed CPT file to check that it exists.",
                         c.path,
                         severity=Severity.INFORMATION,
-                        diagnostics=f"Built-in CPT table holds {len(ctx.tx.cpt)} codes (the rule families' codes).",
+                        diagnostics=f"Built-in CPT table holds {len(cpt)} codes (the rule families' codes).",
                     )

@@ -31,6 +31,8 @@ class FiftyNineWithX(Rule):
 
     def check(self, ctx: RuleContext) -> Iterator[Finding]:
         for line in ctx.submission.lines():
+            if len(line.modifiers) < 2:
+                continue
             codes = {m.code.upper(): m for m in line.modifiers}
             xs = sorted(X_MODIFIERS & codes.keys())
             if "59" in codes and xs:
