@@ -72,14 +72,21 @@ class AddOnNeedsOpenPrimary(Rule):
             if dc is None:  # pragma: no cover - device_lines yields device codes only
                 continue
             partners = session_partners(sub, line, _PARTNERS[line.resource_type])
+            add_on = entry is not None and entry.add_on
+            conflicts = [
+                other
+                for other in lines[i + 1 :]
+                if (odc := device_code(other)) is not None
+                and odc.approach != dc.approach
+                and any(o is other for o in partners)
+            ]
+            if not add_on and not conflicts:
+                continue  # nothing to judge the partners for
             judged = [(o, judge_primary(ctx.tx, o)) for o in partners]
             primaries = [(o, j) for o, j in judged if j.counts]
-            if entry is not None and entry.add_on and not primaries:
+            if add_on and not primaries:
                 yield self._no_primary(line, judged, entry.verified, entry.source)
-            for other in lines[i + 1 :]:
-                odc = device_code(other)
-                if odc is None or odc.approach == dc.approach or not any(o is other for o in partners):
-                    continue
+            for other in conflicts:
                 yield self._conflict(line, other, primaries)
 
     def _no_primary(

@@ -176,6 +176,7 @@ def modifier_uses() -> Mapping[str, ModifierUse]:
     return MappingProxyType(read_modifiers(_folder() / "modifiers.csv"))
 
 
+@cache
 def modifiers_for(use: str) -> tuple[str, ...]:
     """Modifier codes for ``use`` in table order (the preferred one first)."""
     return tuple(m.code for m in modifier_uses().values() if m.use == use)

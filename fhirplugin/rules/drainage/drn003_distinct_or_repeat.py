@@ -62,13 +62,14 @@ class DistinctOrRepeat(Rule):
     issue_type = "business-rule"
 
     def check(self, ctx: RuleContext) -> Iterator[Finding]:
+        groups = [g for g in session_groups(drainage_lines(ctx.submission, "Claim")).values() if len(g) >= 2]
+        if not groups:
+            return
         separate = set(modifiers_for(SEPARATE_COLLECTION))
         repeat = set(modifiers_for(REPEAT))
         sep_words = join_or(modifiers_for(SEPARATE_COLLECTION))
         rep_words = join_or(modifiers_for(REPEAT))
-        for group in session_groups(drainage_lines(ctx.submission, "Claim")).values():
-            if len(group) < 2:
-                continue
+        for group in groups:
             code = group[0].cpt or ""
             diagnostics = self._diagnostics(ctx, code, group)
             lacking = [line for line in group if not (_mods(line) & (separate | repeat))]
