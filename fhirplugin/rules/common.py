@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from fhirplugin.fhir.case import Case, ServiceLine, Submission
+from fhirplugin.tx.cpt import normalize_code
 
 if TYPE_CHECKING:
     from fhirplugin.tx.store import Terminology
@@ -52,6 +54,31 @@ def csv_bool(path: Path, lineno: int, column: str, value: str, error: type[Value
     if v not in ("true", "false"):
         raise error(f"{path}: line {lineno}: {column} must be true or false, not {value!r}")
     return v == "true"
+
+
+@dataclass(frozen=True, slots=True)
+class GuidancePair:
+    """A row of a family's ``guidance-included.csv``: imaging guidance included in a primary code."""
+
+    primary: str  # the code that includes the guidance (a drainage or a device code)
+    guidance: str
+    source: str
+    verified: bool
+    note: str
+
+
+def read_guidance_pairs(
+    path: Path, first_column: str, error: type[ValueError]
+) -> dict[tuple[str, str], GuidancePair]:
+    """Read a ``guidance-included.csv`` (first column named per family): (primary, guidance) → pair."""
+    out: dict[tuple[str, str], GuidancePair] = {}
+    for lineno, r in csv_rows(path, (first_column, "guidance_code", "source", "verified", "note"), error):
+        key = (normalize_code(r[first_column]), normalize_code(r["guidance_code"]))
+        if key in out:
+            raise error(f"{path}: line {lineno}: pair {key[0]}/{key[1]} is listed twice")
+        verified = csv_bool(path, lineno, "verified", r["verified"], error)
+        out[key] = GuidancePair(*key, r["source"], verified, r["note"])
+    return out
 
 
 # ---------------------------------------------------------------- lines and sessions

@@ -30,7 +30,9 @@ from fhirplugin.fhir.case import ICD10CM, SNOMED, Coded, ServiceLine, Submission
 from fhirplugin.fhir.extract import APPROACH_SYSTEM
 from fhirplugin.findings import CANONICAL_BASE
 from fhirplugin.resources import data_dir
+from fhirplugin.rules import common
 from fhirplugin.rules.common import (
+    GuidancePair,
     csv_bool,
     csv_rows,
     is_unverified,
@@ -62,15 +64,6 @@ class DeviceCode:
     region: str  # region code (CodeSystem device-site-region)
     one_unit: bool  # one unit per session, however many devices
     dx_valueset: str  # id of the ValueSet of supporting diagnoses
-    source: str
-    verified: bool
-    note: str
-
-
-@dataclass(frozen=True, slots=True)
-class GuidancePair:
-    primary: str
-    guidance: str
     source: str
     verified: bool
     note: str
@@ -126,13 +119,7 @@ def read_codes(path: Path) -> dict[str, DeviceCode]:
 
 def read_guidance_pairs(path: Path) -> dict[tuple[str, str], GuidancePair]:
     """Read a ``guidance-included.csv``: (device code, guidance code) → pair."""
-    out: dict[tuple[str, str], GuidancePair] = {}
-    for lineno, r in _rows(path, GUIDANCE_COLUMNS):
-        key = (normalize_code(r["primary_code"]), normalize_code(r["guidance_code"]))
-        if key in out:
-            raise DeviceDataError(f"{path}: line {lineno}: pair {key[0]}/{key[1]} is listed twice")
-        out[key] = GuidancePair(*key, r["source"], _bool(path, lineno, "verified", r["verified"]), r["note"])
-    return out
+    return common.read_guidance_pairs(path, GUIDANCE_COLUMNS[0], DeviceDataError)
 
 
 def read_primary_criteria(path: Path) -> tuple[PrimaryCriterion, ...]:

@@ -28,7 +28,9 @@ from fhirplugin.fhir.case import SNOMED, Coded, ProcedureInfo, ServiceLine, Subm
 from fhirplugin.fhir.extract import APPROACH_SYSTEM
 from fhirplugin.findings import CANONICAL_BASE
 from fhirplugin.resources import data_dir
+from fhirplugin.rules import common
 from fhirplugin.rules.common import (
+    GuidancePair,
     csv_bool,
     csv_rows,
     is_unverified,
@@ -61,15 +63,6 @@ class DrainageCode:
     dx_valueset: str  # id of the ValueSet of supporting diagnoses
     aspiration_codes: tuple[str, ...]
     aspiration_guidance: tuple[str, ...]
-    source: str
-    verified: bool
-    note: str
-
-
-@dataclass(frozen=True, slots=True)
-class GuidancePair:
-    drainage: str
-    guidance: str
     source: str
     verified: bool
     note: str
@@ -132,13 +125,7 @@ def read_codes(path: Path) -> dict[str, DrainageCode]:
 
 def read_guidance_pairs(path: Path) -> dict[tuple[str, str], GuidancePair]:
     """Read a ``guidance-included.csv``: (drainage code, guidance code) → pair."""
-    out: dict[tuple[str, str], GuidancePair] = {}
-    for lineno, r in _rows(path, ("drainage_code", "guidance_code", "source", "verified", "note")):
-        key = (normalize_code(r["drainage_code"]), normalize_code(r["guidance_code"]))
-        if key in out:
-            raise DrainageDataError(f"{path}: line {lineno}: pair {key[0]}/{key[1]} is listed twice")
-        out[key] = GuidancePair(*key, r["source"], _bool(path, lineno, "verified", r["verified"]), r["note"])
-    return out
+    return common.read_guidance_pairs(path, "drainage_code", DrainageDataError)
 
 
 def read_modifiers(path: Path) -> dict[str, ModifierUse]:

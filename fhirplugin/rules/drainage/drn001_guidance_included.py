@@ -80,21 +80,21 @@ class GuidanceIncluded(Rule):
                 if other is line or other.resource_type not in kinds or not same_day(line, other):
                     continue
                 pair = pairs.get((other.cpt or "", code))
-                if pair is not None and all(p.drainage != pair.drainage for _, p in partners):
+                if pair is not None and all(p.primary != pair.primary for _, p in partners):
                     partners.append((other, pair))
             if partners:
                 yield self._finding(ctx, line, partners)
 
     def _finding(self, ctx: RuleContext, line: ServiceLine, partners: list[tuple[ServiceLine, GuidancePair]]):
         code = line.cpt or ""
-        drains = [p.drainage for _, p in partners]
-        edits = [ctx.tx.ptp.lookup(p.drainage, code, line.date) for _, p in partners]
+        drains = [p.primary for _, p in partners]
+        edits = [ctx.tx.ptp.lookup(p.primary, code, line.date) for _, p in partners]
         bypass = [m.code for m in line.modifiers]
         allowed = all(e is not None and e.modifier_indicator == "1" and e.bypassed_by(bypass) for e in edits)
         what = "order" if line.resource_type == "ServiceRequest" else "line"
         drains_words = join_or(drains, "and")
         noun = "drainage code" if len(drains) == 1 else "drainage codes"
-        sources = "; ".join(f"{p.drainage}/{p.guidance}: {p.source}" for _, p in partners)
+        sources = "; ".join(f"{p.primary}/{p.guidance}: {p.source}" for _, p in partners)
         diagnostics = (
             f"CPT instruction: {drains_words} {'includes' if len(drains) == 1 else 'include'} the imaging "
             f"guidance; {code} is not reported with {'it' if len(drains) == 1 else 'them'} ({sources}). "
