@@ -340,3 +340,24 @@ def test_fast_path_switch(monkeypatch: pytest.MonkeyPatch) -> None:
     assert not structure.fast_enabled()
     monkeypatch.setenv("FHIRPLUGIN_FAST", "1")
     assert structure.fast_enabled()
+
+
+def test_parse_document_leaves_object_depth_to_the_engine_only_when_asked() -> None:
+    """check_depth=False returns a deep object unchecked (the engine proves or checks it); anything
+    but an object is still checked, and the default still checks everything."""
+    deep_object = b'{"resourceType": "Claim", "x": ' + b"[" * 70 + b"1" + b"]" * 70 + b"}"
+    deep_array = b"[" * 100 + b"]" * 100
+    assert [p.code for p in jsonload.parse_document(deep_object).problems] == ["INP004"]
+    lazy = jsonload.parse_document(deep_object, check_depth=False, line=3)
+    assert lazy.problems == [] and lazy.value["resourceType"] == "Claim"
+    assert jsonload.too_deep(lazy.value, 64) and not jsonload.too_deep(lazy.value, 80)
+    for check_depth in (True, False):
+        got = jsonload.parse_document(deep_array, check_depth=check_depth, line=2)
+        assert got.value is None
+        assert [(p.code, p.text) for p in got.problems] == [
+            ("INP004", "Line 2 nests JSON deeper than 64 levels; no FHIR resource does.")
+        ]
+    # and the engine, given the lazily parsed object, reports it as the old path did
+    res = Engine().check_raw(lazy)
+    assert [(f.rule_id, f.severity.value) for f in res.findings] == [("INP004", "fatal")]
+    assert res.findings[0].text.startswith("Line 3 nests JSON deeper than 64 levels")
