@@ -221,14 +221,3 @@ class Submission:
         if self._lines is not None:
             return self._lines
         return [line for case in self.cases for line in case.lines]
-
-    def same_session(self, line: ServiceLine) -> list[ServiceLine]:
-        """Other lines for the same patient, provider and date of service (the NCCI scope)."""
-        return [
-            other
-            for other in self.lines()
-            if other is not line
-            and other.patient == line.patient
-            and other.provider == line.provider
-            and other.date == line.date
-        ]

@@ -35,7 +35,6 @@ from fhirplugin.rules.common import (
     csv_rows,
     is_unverified,
     lines_with,
-    same_session,
 )
 from fhirplugin.tx.cpt import normalize_code
 
@@ -177,9 +176,6 @@ def drainage_code(line: ServiceLine) -> DrainageCode | None:
 def drainage_lines(sub: Submission, *types: str) -> list[ServiceLine]:
     """Lines billed/ordered/documented with a drainage code (of the given resource types, or all)."""
     return lines_with(sub, drainage_codes(), *types)
-
-
-same_day = same_session  # the NCCI scope: same patient, provider and date
 
 
 def session_groups(lines: Iterable[ServiceLine]) -> dict[tuple, list[ServiceLine]]:

@@ -5,13 +5,12 @@ from collections.abc import Iterator
 from fhirplugin.fhir.case import ServiceLine
 from fhirplugin.findings import Finding, Severity
 from fhirplugin.rules.base import Rule, RuleContext, register
-from fhirplugin.rules.common import join_or
+from fhirplugin.rules.common import join_or, same_session
 from fhirplugin.rules.drainage.data import (
     GuidancePair,
     guidance_pairs,
     guidance_primaries,
     guidance_secondaries,
-    same_day,
 )
 from fhirplugin.tx.ncci import PtpEdit
 
@@ -77,7 +76,7 @@ class GuidanceIncluded(Rule):
             kinds = _PARTNERS[line.resource_type]
             partners: list[tuple[ServiceLine, GuidancePair]] = []
             for other in lines:
-                if other is line or other.resource_type not in kinds or not same_day(line, other):
+                if other is line or other.resource_type not in kinds or not same_session(line, other):
                     continue
                 pair = pairs.get((other.cpt or "", code))
                 if pair is not None and all(p.primary != pair.primary for _, p in partners):
