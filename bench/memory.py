@@ -104,7 +104,11 @@ def main() -> int:
     ap.add_argument("--input", type=Path, help="an NDJSON file to check instead of a generated corpus")
     ap.add_argument("--jobs", type=int, default=0, help="worker processes (default: all cores)")
     ap.add_argument("--every", type=float, default=10.0, help="seconds between samples")
-    ap.add_argument("--workdir", type=Path, help="where the corpus and outcomes go (default: a temp dir)")
+    ap.add_argument(
+        "--workdir",
+        type=Path,
+        help="where the corpus and outcomes go and stay (default: a temp dir, removed)",
+    )
     args = ap.parse_args()
 
     work = args.workdir or Path(tempfile.mkdtemp(prefix="fhirplugin-memory-"))
@@ -153,6 +157,8 @@ def main() -> int:
             print(f"progress bar, as last drawn: {bars[-1]}")
         tail = [ln for ln in text.splitlines() if ln.strip() and not ln.startswith("Script ")][-14:]
         print("summary (stderr):\n" + "\n".join(tail))
+    if args.workdir is None:
+        shutil.rmtree(work, ignore_errors=True)  # a generated corpus and its outcomes are gigabytes
     return proc.returncode
 
 
