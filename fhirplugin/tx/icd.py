@@ -1,8 +1,13 @@
 """ICD-10-CM look-ups over the ``simple-icd-10-cm`` package (the code set it ships, April 2026).
 
-Codes are accepted with or without the dot and in any case (``k651`` = ``K65.1``). The package is
-imported on first use (loading it takes about two seconds), and every answer is cached, since the
-rules ask per claim line.
+Codes are accepted with or without the dot and in any case (``k651`` = ``K65.1``). Importing the
+package parses its XML (two to four seconds, in every process that starts), so the facts used here
+(kind, leaf, title and ancestors of each of its ~98,500 items) are read once into a compact index, kept
+as JSON in a cache folder and loaded from there next time (~0.1 s). The cache is keyed by the
+package's version and data files, written atomically, and only ever a copy: when it is missing,
+stale, unreadable or unwritable the package itself is used. Folder: ``FHIRPLUGIN_CACHE_DIR``, else
+``$XDG_CACHE_HOME/fhirplugin``, else ``~/.cache/fhirplugin``; ``FHIRPLUGIN_CACHE_DIR=""`` turns the
+cache off. Every answer is also cached in memory, since the rules ask per claim line.
 
 Words used here: a *code* is a category (``K65``), subcategory (``K65.1``) or 7-character code
 (``T81.43XA``); a *block* is a range of categories (``C15-C26``); a *chapter* is numbered (``2``) and
@@ -12,14 +17,26 @@ children (a leaf).
 
 from __future__ import annotations
 
+import contextlib
+import importlib.util
+import logging
+import os
 import re
+import tempfile
 import warnings
 from functools import cache, lru_cache
 from importlib import metadata
+from pathlib import Path
 from types import ModuleType
+
+import orjson
+
+log = logging.getLogger("fhirplugin.tx.icd")
 
 __all__ = [
     "ancestors",
+    "build_index",
+    "cache_dir",
     "code_set_version",
     "is_billable",
     "is_descendant_or_self",
@@ -44,10 +61,95 @@ def _lib() -> ModuleType:
     return simple_icd_10_cm
 
 
+# the index: code -> [flags, title, ancestors nearest first]. Ancestors are stored, not walked by
+# name: the package has 39 blocks named like the category they hold (block B10 holds category B10).
+_CATEGORY, _SUBCATEGORY, _LEAF, _CHAPTER = 1, 2, 4, 8
+_FORMAT = 2
+
+
+def _package_key() -> dict | None:
+    """What the cache must match: the package's version and its data files (names and sizes),
+    found without importing it. None when the package cannot be found."""
+    spec = importlib.util.find_spec("simple_icd_10_cm")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    data = Path(next(iter(spec.submodule_search_locations))) / "data"
+    try:
+        files = sorted((f.name, f.stat().st_size) for f in data.iterdir() if f.suffix in (".txt", ".xml"))
+        version = metadata.version("simple-icd-10-cm")
+    except (OSError, metadata.PackageNotFoundError):
+        return None
+    return {"format": _FORMAT, "version": version, "files": [list(f) for f in files]}
+
+
+def cache_dir() -> Path | None:
+    """Where the index is cached, or None when caching is off (``FHIRPLUGIN_CACHE_DIR=""``)."""
+    env = os.environ.get("FHIRPLUGIN_CACHE_DIR")
+    if env is not None:
+        return Path(env) if env.strip() else None
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "fhirplugin"
+
+
+def build_index() -> dict:
+    """The index straight from the package (slow: imports it)."""
+    lib = _lib()
+    items: dict[str, list] = {}
+    for code in lib.get_all_codes(True):
+        flags = (
+            (_CATEGORY if lib.is_category(code) else 0)
+            | (_SUBCATEGORY if lib.is_subcategory(code) else 0)
+            | (_LEAF if lib.is_leaf(code) else 0)
+            | (_CHAPTER if lib.is_chapter(code) else 0)
+        )
+        items[code] = [flags, str(lib.get_description(code)), [str(a) for a in lib.get_ancestors(code)]]
+    data_file = getattr(lib.simple_icd_10_cm, "_all_codes_package_file_name", "")
+    return {"data_file": data_file, "items": items}
+
+
+def _write(path: Path, doc: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile("wb", dir=path.parent, prefix=".icd10cm-", delete=False) as fh:
+        tmp = fh.name
+        fh.write(orjson.dumps(doc))
+    try:
+        os.replace(tmp, path)
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+@cache
+def _index() -> dict:
+    """The index, from the cache when it matches the installed package, else built and cached."""
+    key = _package_key()
+    folder = cache_dir()
+    path = folder / "icd10cm-index.json" if folder is not None and key is not None else None
+    if path is not None:
+        try:
+            doc = orjson.loads(path.read_bytes())
+            if isinstance(doc, dict) and doc.get("key") == key and isinstance(doc.get("items"), dict):
+                return doc
+        except (OSError, orjson.JSONDecodeError):
+            pass  # missing or broken: rebuilt below
+    doc = build_index()
+    if path is not None:
+        doc["key"] = key
+        try:
+            _write(path, doc)
+        except OSError as exc:
+            log.info("ICD-10-CM index not cached in %s: %s", path.parent, exc.strerror or exc)
+    return doc
+
+
+def _item(code: str) -> list | None:
+    return _index()["items"].get(code)
+
+
 def code_set_version() -> str:
     """A label for the code set in use, e.g. ``"simple-icd-10-cm 1.5.0 (code-list-April-2026.txt)"``."""
-    lib = _lib()
-    data_file = getattr(lib.simple_icd_10_cm, "_all_codes_package_file_name", "")
+    data_file = _index().get("data_file") or ""
     try:
         version = metadata.version("simple-icd-10-cm")
     except metadata.PackageNotFoundError:  # pragma: no cover - installed with fhirplugin
@@ -76,17 +178,17 @@ def is_valid(code: str) -> bool:
     Blocks (``C15-C26``) and chapters are not diagnosis codes and give False.
     """
     c = normalize(code)
-    lib = _lib()
-    if not c or "-" in c or c.isdigit() or not lib.is_valid_item(c):
+    if not c or "-" in c or c.isdigit():
         return False
-    return bool(lib.is_category(c) or lib.is_subcategory(c))
+    item = _item(c)
+    return item is not None and bool(item[0] & (_CATEGORY | _SUBCATEGORY))
 
 
 @lru_cache(maxsize=_CACHE)
 def is_billable(code: str) -> bool:
     """True for a valid code with no children (``K65.1`` yes, ``K65`` no)."""
     c = normalize(code)
-    return is_valid(c) and bool(_lib().is_leaf(c))
+    return is_valid(c) and bool(_item(c)[0] & _LEAF)
 
 
 def looks_like_range(code: str) -> bool:
@@ -100,7 +202,7 @@ def is_known(code: str) -> bool:
     c = normalize(code)
     if not c:
         return False
-    return bool(_lib().is_valid_item(c)) or c in _chapter_ranges()
+    return _item(c) is not None or c in _chapter_ranges()
 
 
 @lru_cache(maxsize=_CACHE)
@@ -108,10 +210,8 @@ def title(code: str) -> str | None:
     """The code set's title for a code, block or chapter, or None when unknown."""
     c = normalize(code)
     c = _chapter_ranges().get(c, c)
-    lib = _lib()
-    if not c or not lib.is_valid_item(c):
-        return None
-    return str(lib.get_description(c))
+    item = _item(c) if c else None
+    return item[1] if item is not None else None
 
 
 @lru_cache(maxsize=_CACHE)
@@ -121,10 +221,8 @@ def ancestors(code: str) -> tuple[str, ...]:
     ``ancestors("K65.1")`` → ``("K65", "K65-K68", "11")``.
     """
     c = normalize(code)
-    lib = _lib()
-    if not c or not lib.is_valid_item(c):
-        return ()
-    return tuple(lib.get_ancestors(c))
+    item = _item(c) if c else None
+    return tuple(item[2]) if item is not None else ()
 
 
 @lru_cache(maxsize=_CACHE)
@@ -138,8 +236,7 @@ def is_descendant_or_self(code: str, ancestor: str) -> bool:
     c, a = normalize(code), normalize(ancestor)
     if not c or not a:
         return False
-    lib = _lib()
-    if not lib.is_valid_item(c):
+    if _item(c) is None:
         return False
     a = _chapter_ranges().get(a, a)
     if c == a:
@@ -147,7 +244,7 @@ def is_descendant_or_self(code: str, ancestor: str) -> bool:
     if a in ancestors(c):
         return True
     m = _RANGE.match(a)
-    if m and not lib.is_valid_item(a) and is_valid(c):
+    if m and _item(a) is None and is_valid(c):
         return m.group(1) <= c[:3] <= m.group(2)
     return False
 
@@ -155,13 +252,13 @@ def is_descendant_or_self(code: str, ancestor: str) -> bool:
 @cache
 def _chapter_ranges() -> dict[str, str]:
     """``{"C00-D49": "2", ...}`` from the chapter titles, which end with their span in brackets."""
-    lib = _lib()
     spans: dict[str, str] = {}
     for number in range(1, 40):
         name = str(number)
-        if not lib.is_valid_item(name) or not lib.is_chapter(name):
+        item = _item(name)
+        if item is None or not item[0] & _CHAPTER:
             continue
-        m = _CHAPTER_SPAN.search(lib.get_description(name))
+        m = _CHAPTER_SPAN.search(item[1])
         if m:
             spans[f"{m.group(1)}-{m.group(2)}"] = name
     return spans
