@@ -13,9 +13,12 @@ RUN pip install --no-cache-dir build && python -m build --wheel --outdir /dist
 
 FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \
-    FHIRPLUGIN_SERVICE__FEEDBACK_DB=/data/feedback.sqlite3
+    FHIRPLUGIN_SERVICE__FEEDBACK_DB=/data/feedback.sqlite3 \
+    FHIRPLUGIN_CACHE_DIR=/opt/fhirplugin-cache
 COPY --from=build /dist/*.whl /tmp/
+# the ICD-10-CM index is built into the image, so a container starts without parsing the XML
 RUN pip install --no-cache-dir /tmp/*.whl && rm /tmp/*.whl \
+    && python -c "from fhirplugin.tx import icd; print(icd.code_set_version())" \
     && useradd --system --uid 10001 --home-dir /data --create-home fhirplugin
 USER fhirplugin
 WORKDIR /data

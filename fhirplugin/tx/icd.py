@@ -113,6 +113,7 @@ def _write(path: Path, doc: dict) -> None:
         tmp = fh.name
         fh.write(orjson.dumps(doc))
     try:
+        os.chmod(tmp, 0o644)  # public code-set data: readable by a service user other than the builder
         os.replace(tmp, path)
     except OSError:
         with contextlib.suppress(OSError):

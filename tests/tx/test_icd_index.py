@@ -75,6 +75,7 @@ def test_cache_is_written_then_read(tmp_path, monkeypatch, fresh) -> None:
     first = icd._index()
     path = tmp_path / "icd10cm-index.json"
     assert fresh == [1] and path.is_file()
+    assert path.stat().st_mode & 0o444 == 0o444, "readable by a service user other than the builder"
     icd._index.cache_clear()
     again = icd._index()
     assert fresh == [1], "the second process-start read the cache"
