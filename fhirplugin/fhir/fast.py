@@ -476,7 +476,7 @@ def _field_checker(spec, fields: dict, alias: str, version: str, levels: int) ->
 
 
 @cache
-def _validator(t: _Table, levels: int = DEFAULT_LEVELS) -> Callable[[object], bool]:
+def _validator(t: _Table, levels: int) -> Callable[[object], bool]:
     """``validate(d) -> bool`` for objects of table ``t`` holding at most ``levels`` levels of objects.
 
     One closure per (table, levels): an object nested deeper than the budget (Extension in Extension
@@ -550,7 +550,7 @@ def _resource_validator(rtype: object, version: str, levels: int) -> Callable[[o
 
 def element_validator(cls) -> Callable[[object], bool]:
     """``validate(value) -> bool`` for one fhir.resources model class (an element or a resource)."""
-    return _validator(table_for(cls))
+    return _validator(table_for(cls), DEFAULT_LEVELS)
 
 
 def levels_for(max_depth: int) -> int:
