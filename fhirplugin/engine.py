@@ -87,6 +87,8 @@ class Engine:
             if not self.settings.rule_enabled(cls.id):
                 continue
             self.rules.append(cls(self.settings.severity.get(cls.id)))
+        for rule in self.rules:
+            rule.prepare(self.rules)
         # what run_rules runs: (rule, the codes that trigger it or None for every submission)
         self._runners: list[tuple[Rule, frozenset[str] | None]] = [
             (rule, frozenset(rule.triggers()) if rule.triggers is not None else None)

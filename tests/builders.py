@@ -24,6 +24,8 @@ Shorthand (YAML cases use the same keys)::
         imaging: US               # a linked ImagingStudy (post-placement / guidance documentation)
         report: true              # a linked DiagnosticReport
         collections: 2            # collection-count extension
+    claims:                       # several Claims in one Bundle (same shorthand as claim; ids c1, c2...)
+      - {provider: Practitioner/dr2, lines: [{code: "99213"}]}
     orders:                       # ServiceRequest resources (order-sign drafts)
       - {code: "49411", site: "41216001", reasons: [C61]}
       - {code: "49406", units: 2, collections: 1}   # quantityQuantity; collection-count extension
@@ -257,7 +259,8 @@ def build(spec: dict, version: str = "R4") -> dict:
     spec = copy.deepcopy(spec)
     procs = spec.get("procedures") or []
     orders = spec.get("orders") or []
-    if not procs and not orders and not spec.get("bundle") and "claim" in spec:
+    claims = spec.get("claims") or []
+    if not procs and not orders and not claims and not spec.get("bundle") and "claim" in spec:
         return claim(spec["claim"], version)
     entries: list[dict] = []
     extra: list[dict] = []
@@ -267,6 +270,8 @@ def build(spec: dict, version: str = "R4") -> dict:
         entries.append(
             claim(spec["claim"], version, proc_refs=[f"Procedure/{p}" for p in proc_ids] if link else None)
         )
+    for i, c in enumerate(claims):
+        entries.append(claim({"id": f"c{i + 1}", **c}, version))
     for pid, p in zip(proc_ids, procs, strict=True):
         entries.append(procedure(p, version, pid=pid, extra=extra))
     for i, o in enumerate(orders):

@@ -49,12 +49,21 @@ class Rule:
     triggers: ClassVar[Callable[[], Iterable[str]] | None] = None
     # False for rules whose findings the reader and engine write (input and structure checks)
     runs: ClassVar[bool] = True
+    # A family rule that restates a CMS edit in its own words names what it covers, so the generic
+    # edit does not report the same thing twice while the family rule is enabled: the NCCI PTP pairs
+    # (column 1, column 2), the codes whose MUE it judges, the add-on codes whose primary it judges.
+    restates_ptp: ClassVar[Callable[[], Iterable[tuple[str, str]]] | None] = None
+    restates_mue: ClassVar[Callable[[], Iterable[str]] | None] = None
+    restates_aoc: ClassVar[Callable[[], Iterable[str]] | None] = None
 
     def __init__(self, severity: Severity | None = None) -> None:
         self.effective_severity = severity or self.severity
 
     def check(self, ctx: RuleContext) -> Iterator[Finding]:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def prepare(self, rules: list[Rule]) -> None:
+        """Called once by the engine with every enabled rule (itself included) before any check."""
 
     def finding(
         self,

@@ -24,12 +24,16 @@ OPTIONAL_COLUMNS = ("note", "source")
 
 # ---------------------------------------------------------------- tables
 def csv_rows(
-    path: Path, columns: tuple[str, ...], error: type[ValueError]
+    path: Path,
+    columns: tuple[str, ...],
+    error: type[ValueError],
+    optional: tuple[str, ...] = OPTIONAL_COLUMNS,
 ) -> Iterator[tuple[int, dict[str, str]]]:
     """Rows of a family CSV table as ``(line number, {column: stripped value})``.
 
     Raises ``error`` naming the file and line when the file cannot be read, a column is missing, a
-    row has more cells than columns, or a required cell (any but note and source) is empty.
+    row has more cells than columns, or a required cell (any but the ``optional`` ones, by default
+    note and source) is empty.
     """
     try:
         text = Path(path).read_text(encoding="utf-8")
@@ -42,7 +46,7 @@ def csv_rows(
     for lineno, row in enumerate(reader, start=2):
         if None in row:
             raise error(f"{path}: line {lineno}: more cells than columns")
-        empty = [c for c in columns if c not in OPTIONAL_COLUMNS and not (row.get(c) or "").strip()]
+        empty = [c for c in columns if c not in optional and not (row.get(c) or "").strip()]
         if empty:
             raise error(f"{path}: line {lineno}: empty {', '.join(empty)}")
         yield lineno, {k: (v or "").strip() for k, v in row.items() if k}

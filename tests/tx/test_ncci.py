@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import zipfile
 from datetime import date
 from pathlib import Path
@@ -393,42 +392,39 @@ GUIDANCE = ("75989", "76942", "77002", "77003", "77012", "77021")
 DRAINAGE = ("10030", "49405", "49406", "49407")
 
 
-def test_builtin_ptp_is_the_cpt_instruction_marked_unverified() -> None:
-    ptp, _ = load_builtin()
-    assert len(ptp) == 24
-    for c1 in DRAINAGE:
-        assert [e.column2 for e in ptp.column2_for(c1, date(2026, 4, 1))] == list(GUIDANCE)
-    for edit in ptp:
-        assert edit.verified is False
-        assert edit.modifier_indicator == "0" and not edit.bypassed_by(["XS", "59"])
-        assert edit.effective == date(2014, 1, 1) and edit.deletion is None
-        assert edit.source.startswith("CPT instruction (") and "S-MEDLEARN" in edit.source
-    assert "S-IFRAME-49407" in ptp.lookup("49407", "77012", None).source
-    assert "S-AAPC-10030" in ptp.lookup("10030", "76942", None).source
-    assert ptp.lookup("49407", "77012", date(2013, 12, 31)) is None  # before the codes existed
-    assert ptp.column2_for("49411", None) == []  # nothing is claimed for the device codes
+def test_builtin_ptp_carries_the_cms_indicators() -> None:
+    """The corrections of the CMS 2024 Q3 release: a documented distinct-service modifier bypasses the
+    drainage/guidance pairs (indicator 1), never 55876 with 49411 or 49412 (indicator 0)."""
+    for kind in ("practitioner", "hospital"):
+        ptp, _ = load_builtin(kind)
+        for c1 in DRAINAGE:
+            for c2 in GUIDANCE:
+                edit = ptp.lookup(c1, c2, date(2026, 4, 1))
+                assert edit is not None and edit.modifier_indicator == "1", (kind, c1, c2)
+                assert edit.bypassed_by(["XS"]) and not edit.bypassed_by(["76"])
+                assert edit.rationale == "CPT Manual or CMS manual coding instruction"
+        for c2 in ("49411", "49412"):
+            edit = ptp.lookup("55876", c2, date(2026, 4, 1))
+            assert edit is not None and edit.modifier_indicator == "0" and not edit.bypassed_by(["XS", "59"])
+        for edit in ptp:
+            assert edit.verified is True and "2024 Q3" in edit.source
+        assert ptp.lookup("49407", "77012", date(2013, 12, 31)) is None  # before the codes existed
 
 
-def test_builtin_mue_values() -> None:
+def test_builtin_mue_values_of_the_device_codes() -> None:
     _, mue = load_builtin("practitioner")
-    expected = {
-        "10030": 2, "49405": 2, "49406": 2, "49407": 1, "76942": 1, "77002": 1, "77003": 1,
-        "77012": 1, "77021": 1, "75989": 2, "10160": 3, "49082": 1, "49083": 2, "45000": 1,
-        "58820": 1, "58822": 1,
-    }  # fmt: skip
-    assert {e.code: e.value for e in mue} == expected
-    for entry in mue:
-        assert (entry.mai, entry.table, entry.source, entry.verified) == (
-            3,
-            "practitioner",
-            "S-MUE-DERIV",
-            True,
-        )
-    assert mue.get("49411") is None and mue.get("49412") is None  # unknown: not invented
+    for code in ("49411", "49412", "55876", "32553"):
+        entry = mue.get(code)
+        assert entry is not None and (entry.value, entry.mai) == (1, 2), code
+    assert (mue.get("49407").value, mue.get("49407").mai) == (1, 3)
+    assert all(e.verified and "2024 Q3" in e.source for e in mue)
 
 
 def test_builtin_other_tables_and_kinds() -> None:
     ptp, mue = load_builtin("hospital")
+    assert len(ptp) > 0 and len(mue) > 0
+    assert {e.table for e in mue} == {"outpatient hospital"}
+    ptp, mue = load_builtin("dme")
     assert len(ptp) == 0 and len(mue) == 0
     assert load_builtin("practitioner") is load_builtin("practitioner")
     with pytest.raises(ValueError, match="unknown NCCI table 'clinic'"):
@@ -439,32 +435,45 @@ def test_builtin_files_use_the_cms_layouts() -> None:
     from fhirplugin.resources import data_dir
 
     folder = data_dir("terminology") / "ncci"
-    raw = (folder / "ptp-practitioner.txt").read_bytes()
-    assert raw.count(b"\r\n") == raw.count(b"\n")  # CRLF throughout
-    lines = raw.decode("cp1252").split("\r\n")
-    assert lines[2].split("\t")[:2] == ["Column 1", "Column 2"]
-    assert "American Medical Association" in lines[0]
-    mue_raw = (folder / "mue-practitioner.csv").read_bytes()
-    assert mue_raw.startswith(b'"') and b'"HCPCS/\r\nCPT Code","Practitioner Services MUE Values"' in mue_raw
-    # the built-in files load through the public loaders too (what a user's CMS file goes through)
-    assert len(PtpTable.load([folder / "ptp-practitioner.txt"])) == 24
-    assert len(MueTable.load(folder / "mue-practitioner.csv")) == 16
+    for stem, label in (("practitioner", b"Practitioner"), ("hospital", b"Outpatient Hospital")):
+        raw = (folder / f"ptp-{stem}.txt").read_bytes()
+        assert raw.count(b"\r\n") == raw.count(b"\n")  # CRLF throughout
+        lines = raw.decode("cp1252").split("\r\n")
+        assert lines[2].split("\t")[:2] == ["Column 1", "Column 2"]
+        assert "American Medical Association" in lines[0]
+        mue_raw = (folder / f"mue-{stem}.csv").read_bytes()
+        assert mue_raw.startswith(b'"') and b'"HCPCS/\r\nCPT Code","' + label + b' Services MUE Values"' in mue_raw
+        # the built-in files load through the public loaders too (what a user's CMS file goes through)
+        ptp, mue = load_builtin(stem)
+        assert len(PtpTable.load([folder / f"ptp-{stem}.txt"])) == len(ptp)
+        assert len(MueTable.load(folder / f"mue-{stem}.csv")) == len(mue)
 
 
-def test_builtin_mue_matches_the_reference(shared: Path) -> None:
-    """Every built-in MUE value is the one the research notes (§3.1) record from S-MUE-DERIV."""
-    text = (shared / "reference" / "coding-rules.md").read_text(encoding="utf-8")
-    section = text.split("### 3.1", 1)[1].split("###", 1)[0]
-    recorded: dict[str, int] = {}
-    for line in section.splitlines():
-        cells = [c.strip() for c in line.strip("|").split("|")]
-        if len(cells) < 4 or "V-3p" not in cells[-1]:
-            continue
-        codes = re.findall(r"\b\d{5}\b", cells[0])
-        values = [int(v) for v in re.findall(r"\b\d+\b", cells[1])]
-        if len(values) == 1:
-            values *= len(codes)
-        recorded.update(zip(codes, values, strict=True))
-    _, mue = load_builtin()
-    assert recorded, "no V-3p MUE rows found in the reference"
-    assert {e.code: e.value for e in mue} == recorded
+def _shared_rows(path: Path) -> list[dict[str, str]]:
+    import csv
+    import gzip
+
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt", encoding="utf-8", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.mark.parametrize(("kind", "stem"), [("practitioner", "practitioner"), ("outpatient-hospital", "hospital")])
+def test_builtin_excerpt_is_the_cms_release(shared: Path, kind: str, stem: str) -> None:
+    """Every built-in PTP and MUE row says what the CMS 2024 Q3 table says, and every active PTP
+    edit between two codes of the excerpt that names a seed-family code is in it."""
+    ptp, mue = load_builtin(stem)
+    codes = {e.column1 for e in ptp} | {e.column2 for e in ptp} | {e.code for e in mue}
+    cms = {}
+    for r in _shared_rows(shared / "data" / "cms" / f"ncci-ptp-{kind}-2024q3.csv.gz"):
+        if r["deletion_date"] == "*" and r["column1"] in codes and r["column2"] in codes:
+            cms[(r["column1"], r["column2"])] = (r["modifier_indicator"], r["ptp_edit_rationale"])
+    ours = {(e.column1, e.column2): (e.modifier_indicator, e.rationale) for e in ptp}
+    assert all(cms.get(k) == v for k, v in ours.items()), [k for k, v in ours.items() if cms.get(k) != v]
+    seed = set(DRAINAGE) | set(GUIDANCE) | {"49411", "49412", "55876", "32553"}
+    missing = [k for k in cms if (k[0] in seed or k[1] in seed) and k not in ours]
+    assert not missing
+    rows = {r["hcpcs_code"]: r for r in _shared_rows(shared / "data" / "cms" / f"ncci-mue-{kind}-2024q3.csv")}
+    for e in mue:
+        r = rows[e.code]
+        assert (e.value, e.mai, e.rationale) == (int(r["mue_value"]), int(r["mai"]), r["mue_rationale"]), e.code

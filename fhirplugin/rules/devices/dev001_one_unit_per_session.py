@@ -61,6 +61,7 @@ class OneUnitPerSession(Rule):
     name = "devices.one-unit-per-session"
     family = "devices"
     triggers = staticmethod(device_codes)
+    restates_mue = staticmethod(lambda: [c for c, dc in device_codes().items() if dc.one_unit])
     severity = Severity.ERROR
     issue_type = "business-rule"
 

@@ -60,6 +60,17 @@ class AddOnNeedsOpenPrimary(Rule):
     name = "devices.add-on-open-primary"
     family = "devices"
     triggers = staticmethod(device_codes)
+    # two device codes of different approaches in one session: reported here as an approach conflict
+    restates_ptp = staticmethod(
+        lambda: [
+            (a, b)
+            for a, da in device_codes().items()
+            for b, db in device_codes().items()
+            if da.approach != db.approach
+        ]
+    )
+    # the primary of the device add-on codes is judged here, against the open-primary criteria
+    restates_aoc = staticmethod(lambda: [c for c, e in device_codes().items() if e.approach == "open"])
     severity = Severity.ERROR
     issue_type = "business-rule"
 

@@ -61,6 +61,7 @@ class GuidanceIncluded(Rule):
     name = "devices.guidance-included"
     family = "devices"
     triggers = staticmethod(guidance_primaries)
+    restates_ptp = staticmethod(lambda: guidance_pairs().keys())
     severity = Severity.ERROR
     issue_type = "business-rule"
 

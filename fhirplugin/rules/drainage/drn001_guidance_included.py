@@ -62,6 +62,7 @@ class GuidanceIncluded(Rule):
     name = "drainage.guidance-included"
     family = "drainage"
     triggers = staticmethod(guidance_primaries)
+    restates_ptp = staticmethod(lambda: guidance_pairs().keys())
     severity = Severity.ERROR
     issue_type = "business-rule"
 
