@@ -35,6 +35,11 @@ class TerminologySettings(BaseModel):
     ptp_paths: list[Path] = Field(default_factory=list)  # CMS PTP .txt parts, folders or zips
     mue_paths: list[Path] = Field(default_factory=list)  # CMS MUE .csv files, folders or zips
     ncci_table: str = "practitioner"  # practitioner | hospital (which built-in / CMS table)
+    aoc_paths: list[Path] = Field(default_factory=list)  # CMS add-on code edit files (AOC_V2024Q3…)
+    pfs_paths: list[Path] = Field(default_factory=list)  # PFS relative value files (PPRRVU…, RVU24C.zip)
+    hcpcs_paths: list[Path] = Field(default_factory=list)  # HCPCS Level II ANWEB files
+    modifier_paths: list[Path] = Field(default_factory=list)  # full modifier lists (Level I + II)
+    store: Path | None = None  # the SQLite store `fhirplugin data import` writes (default: cache folder)
 
 
 class IssuerSettings(BaseModel):

@@ -70,12 +70,18 @@ class Modifier:
 
 
 class ModifierTable:
-    """Modifiers by code; lookups ignore case and surrounding blanks."""
+    """Modifiers by code; lookups ignore case and surrounding blanks.
 
-    __slots__ = ("_mods",)
+    ``complete`` is True once a full Level I (CPT) and Level II (HCPCS) list is loaded
+    (:meth:`load_cms`): then a modifier not in the table is certainly invalid. The built-in table is
+    an excerpt (``complete`` False): a modifier it lacks may still exist.
+    """
 
-    def __init__(self, modifiers: dict[str, Modifier] | None = None) -> None:
+    __slots__ = ("_mods", "complete")
+
+    def __init__(self, modifiers: dict[str, Modifier] | None = None, *, complete: bool = False) -> None:
         self._mods: MappingProxyType[str, Modifier] = MappingProxyType(dict(modifiers or {}))
+        self.complete = complete
 
     @classmethod
     def builtin(cls) -> ModifierTable:
@@ -132,6 +138,27 @@ class ModifierTable:
             )
         return cls(mods)
 
+    @classmethod
+    def load_cms(cls, paths, *, base: ModifierTable | None = None) -> ModifierTable:
+        """Read CMS modifier lists and return ``base`` (default: the built-in table) with every
+        modifier they name added; the built-in flags and wording of known modifiers are kept.
+
+        Accepted: the HCPCS Level II ANWEB file (its modifier records, record ids 7/8, are the Level
+        II modifiers) and a modifier list CSV with ``modifier`` (or ``code``) and ``level`` columns
+        (``I``/``CPT`` or ``II``/``HCPCS``) and optionally ``description``/``category``. The
+        result is ``complete`` when the lists together hold Level I and Level II modifiers.
+        """
+        from fhirplugin.tx.modifier_lists import read_modifier_lists
+
+        return read_modifier_lists(paths, base if base is not None else cls.builtin())
+
+    def level(self, code: str) -> str | None:
+        """``"I"`` for a CPT (Level I) modifier, ``"II"`` for a HCPCS Level II one, None when unknown."""
+        m = self.get(code)
+        if m is None:
+            return None
+        return "I" if m.system == "cpt" else "II"
+
     def get(self, code: str) -> Modifier | None:
         if not isinstance(code, str):
             return None
@@ -163,7 +190,7 @@ class ModifierTable:
         return iter(self._mods.values())
 
     def __repr__(self) -> str:
-        return f"ModifierTable({len(self)} modifiers)"
+        return f"ModifierTable({len(self)} modifiers{', complete' if self.complete else ''})"
 
 
 @cache

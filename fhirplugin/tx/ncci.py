@@ -24,13 +24,15 @@ import csv
 import io
 import re
 import zipfile
-from collections.abc import Iterable, Iterator
+import zlib
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass, replace
 from datetime import date
 from functools import cache
 from pathlib import Path
 
 from fhirplugin.resources import data_dir
+from fhirplugin.tx.releases import detect_release
 
 __all__ = [
     "ANATOMIC_MODIFIERS",
@@ -39,6 +41,7 @@ __all__ = [
     "MUE_LINE_MODIFIERS",
     "NCCI_KINDS",
     "PTP_BYPASS_MODIFIERS",
+    "CmsFileError",
     "MueEntry",
     "MueTable",
     "NcciFileError",
@@ -76,10 +79,18 @@ NCCI_KINDS = {
     "dme": "dme",
 }
 
+# file stem -> the table name used in citations
+_TABLE_NAMES = {"practitioner": "practitioner", "hospital": "outpatient hospital", "dme": "dme"}
+
 _DATE8 = re.compile(r"[0-9]{8}")
 
 
-class NcciFileError(ValueError):
+class CmsFileError(ValueError):
+    """A CMS data file (or the store compiled from them) cannot be read; the message names the file
+    and line, or the store, and the problem."""
+
+
+class NcciFileError(CmsFileError):
     """An NCCI PTP or MUE file cannot be read; the message names the file, the line and the problem."""
 
 
@@ -90,6 +101,16 @@ def _is_code(value: str) -> bool:
 
 def _norm(code: str) -> str:
     return code.strip().upper()
+
+
+def ptp_table_from_name(name: str) -> str | None:
+    """ "practitioner" for a CMS ``ccipra…`` file, "outpatient hospital" for ``ccioph…``, else None."""
+    n = name.lower()
+    if "ccipra" in n or "practitioner" in n:
+        return "practitioner"
+    if "ccioph" in n or "hospital" in n:
+        return "outpatient hospital"
+    return None
 
 
 # ===================================================================================================
@@ -113,6 +134,16 @@ class PtpEdit:
     rationale: str
     source: str
     verified: bool
+    table: str = ""  # "practitioner" | "outpatient hospital" ("" when not known)
+    release: str = ""  # e.g. "2024 Q3"; "" for the built-in excerpt
+
+    @property
+    def citation(self) -> str:
+        """Where a coder looks the edit up, e.g. ``"NCCI PTP practitioner table, 2024 Q3"``; for a
+        built-in row, what its sources sidecar says."""
+        if self.release:
+            return f"NCCI PTP {self.table or 'practitioner'} table, {self.release}"
+        return self.source or f"NCCI PTP {self.table or 'practitioner'} table (fhirplugin built-in excerpt)"
 
     def active_on(self, dos: date) -> bool:
         """True when ``dos`` falls in [effective, deletion] (deletion inclusive; None = open)."""
@@ -136,7 +167,8 @@ class PtpEdit:
 # keeps each row as a plain tuple (the PtpEdit fields after column1/column2) and makes the PtpEdit
 # when a query returns it. A pair with one row holds the tuple; a pair with several rows (deleted and
 # re-added with another window) holds a list of them, newest first.
-_Raw = tuple  # (prior_1996, effective, deletion, modifier_indicator, rationale, source, verified)
+_Raw = tuple  # (prior_1996, effective, deletion, modifier_indicator, rationale, source, verified,
+#               table, release)
 _Index = dict[str, dict[str, "_Raw | list[_Raw]"]]
 
 
@@ -182,18 +214,32 @@ class PtpTable:
                 e.rationale,
                 e.source,
                 e.verified,
+                e.table,
+                e.release,
             )
             _add(index.setdefault(e.column1, {}), e.column2, raw)
         _finish(index)
         return cls(index)
 
     @classmethod
-    def load(cls, paths: Iterable[Path], *, source: str = "CMS NCCI PTP", verified: bool = True) -> PtpTable:
+    def load(
+        cls,
+        paths: Iterable[Path],
+        *,
+        source: str = "CMS NCCI PTP",
+        verified: bool = True,
+        table: str | None = None,
+        release: str | None = None,
+    ) -> PtpTable:
         """Read CMS PTP text files: parts f1…f4, folders holding them, or the CMS ``.zip`` archives.
 
         Header blocks are skipped wherever they are (data rows are recognised by their shape: two
         five-character codes first). Raises NcciFileError for a missing file, a path holding no
         edit rows, or a malformed row (bad code, date, indicator or column count).
+
+        ``table`` ("practitioner" / "outpatient hospital") and ``release`` ("2024 Q3") label every
+        row; when not given they are read from each file name (``ccipra`` / ``ccioph``,
+        ``v303r0`` = 2024 Q3), else left blank.
         """
         if isinstance(paths, (str, Path)):
             paths = [paths]
@@ -203,6 +249,8 @@ class PtpTable:
             path = Path(path)
             found = 0
             for name, data in _members(path, (".txt",)):
+                state.table = table if table is not None else ptp_table_from_name(name) or ""
+                state.release = release if release is not None else detect_release("ptp", name) or ""
                 found += _parse_ptp(name, _decode(data), index, state)
             if not found:
                 raise NcciFileError(f"{path}: no PTP edit rows found (expected the CMS tab-separated .txt)")
@@ -236,6 +284,22 @@ class PtpTable:
         else:
             hit = next((r for r in _raws(rows) if _covers(r, dos)), None)
         return None if hit is None else PtpEdit(c1, c2, *hit)
+
+    def among(self, codes: Collection[str], dos: date | None) -> list[PtpEdit]:
+        """Every edit in force on ``dos`` (see :meth:`lookup`) whose column 1 and column 2 codes are
+        both in ``codes``, ordered by column 1 then column 2. Indicator-9 rows are included."""
+        wanted = sorted({_norm(c) for c in codes if isinstance(c, str) and c.strip()})
+        found: list[PtpEdit] = []
+        for c1 in wanted:
+            inner = self._index.get(c1)
+            if not inner:
+                continue
+            for c2 in wanted:
+                if c2 != c1 and c2 in inner:
+                    edit = self.lookup(c1, c2, dos)
+                    if edit is not None:
+                        found.append(edit)
+        return found
 
     def lookup_either(self, code_a: str, code_b: str, dos: date | None) -> PtpEdit | None:
         """The edit between two codes in either order (``code_a`` as column 1 first)."""
@@ -287,11 +351,13 @@ def _finish(index: _Index) -> None:
 class _ParseState:
     """Caches shared across the files of one load: equal strings and dates are stored once."""
 
-    __slots__ = ("codes", "dates", "rationales", "source", "verified")
+    __slots__ = ("codes", "dates", "rationales", "release", "source", "table", "verified")
 
     def __init__(self, source: str, verified: bool) -> None:
         self.source = source
         self.verified = verified
+        self.table = ""
+        self.release = ""
         self.codes: dict[str, str] = {}
         self.dates: dict[str, date] = {}
         self.rationales: dict[str, str] = {}
@@ -351,7 +417,7 @@ def _parse_ptp(name: str, text: str, index: _Index, state: _ParseState) -> int:
     """Add the rows of one decoded PTP text to ``index``; return how many were read."""
     count = 0
     codes, rationales, dates = state.codes, state.rationales, state.dates
-    source, verified = state.source, state.verified
+    source, verified, table, release = state.source, state.verified, state.table, state.release
     match = _PTP_ROW.fullmatch
     last_c1 = None
     inner: dict[str, _Raw | list[_Raw]] = {}
@@ -382,6 +448,8 @@ def _parse_ptp(name: str, text: str, index: _Index, state: _ParseState) -> int:
             rationales.setdefault(rationale, rationale),
             source,
             verified,
+            table,
+            release,
         )
         c2 = codes.setdefault(c2, c2)
         rows = inner.get(c2)
@@ -411,6 +479,15 @@ class MueEntry:
     source: str
     verified: bool
     table: str = ""
+    release: str = ""  # e.g. "2024 Q3"; "" for the built-in excerpt
+
+    @property
+    def citation(self) -> str:
+        """Where a coder looks the value up, e.g. ``"NCCI MUE practitioner table, 2024 Q3"``; for a
+        built-in row, what its sources sidecar says."""
+        if self.release:
+            return f"NCCI MUE {self.table or 'practitioner'} table, {self.release}"
+        return self.source or f"NCCI MUE {self.table or 'practitioner'} table (fhirplugin built-in excerpt)"
 
     @property
     def mai_text(self) -> str:
@@ -443,14 +520,26 @@ class MueTable:
         return cls()
 
     @classmethod
-    def load(cls, path: Path, *, source: str = "CMS NCCI MUE", verified: bool = True) -> MueTable:
-        """Read a CMS MUE CSV (practitioner, outpatient hospital or DME), a folder, or a CMS zip."""
+    def load(
+        cls,
+        path: Path,
+        *,
+        source: str = "CMS NCCI MUE",
+        verified: bool = True,
+        release: str | None = None,
+    ) -> MueTable:
+        """Read a CMS MUE CSV (practitioner, outpatient hospital or DME), a folder, or a CMS zip.
+
+        ``release`` ("2024 Q3") labels every entry; when not given it is read from the file name
+        (``…_Eff_07-01-2024.csv``), else left blank. The table comes from the header row.
+        """
         path = Path(path)
         entries: dict[str, MueEntry] = {}
         where: dict[str, str] = {}
         found = 0
         for name, data in _members(path, (".csv",)):
-            found += _parse_mue(name, _decode(data), entries, where, source, verified)
+            rel = release if release is not None else detect_release("mue", name) or ""
+            found += _parse_mue(name, _decode(data), entries, where, source, verified, rel)
         if not found:
             raise NcciFileError(f"{path}: no MUE rows found (expected the CMS MUE .csv)")
         return cls(entries)
@@ -459,7 +548,11 @@ class MueTable:
         """A new table: ``other``'s entries replace ours code by code."""
         return MueTable({**self._entries, **other._entries})
 
-    def get(self, code: str) -> MueEntry | None:
+    def get(self, code: str, dos: date | None = None) -> MueEntry | None:
+        """The MUE of ``code``, or None. An in-memory table holds one release, so ``dos`` does not
+        change the answer here; the store picks the release in force on ``dos``."""
+        if not isinstance(code, str):
+            return None
         return self._entries.get(_norm(code))
 
     def __contains__(self, code: object) -> bool:
@@ -486,6 +579,7 @@ def _parse_mue(
     where: dict[str, str],
     source: str,
     verified: bool,
+    release: str = "",
 ) -> int:
     reader = csv.reader(io.StringIO(text, newline=""))
     table: str | None = None
@@ -546,6 +640,7 @@ def _parse_mue(
                 source=source,
                 verified=verified,
                 table=table,
+                release=release,
             )
             old = entries.get(code)
             if old is not None and (old.value, old.mai) != (entry.value, entry.mai):
@@ -602,8 +697,8 @@ def _members(
                     raise NcciFileError(f"{path}: the zip holds no {' or '.join(suffixes)} file")
                 for n in names:
                     yield f"{path}!{n}", archive.read(n)
-        except (zipfile.BadZipFile, OSError) as exc:
-            raise NcciFileError(f"{path}: not a readable zip ({exc})") from None
+        except (zipfile.BadZipFile, OSError, EOFError, zlib.error) as exc:
+            raise NcciFileError(f"{path}: not a readable zip, truncated or damaged ({exc})") from None
         return
     try:
         yield str(path), path.read_bytes()
@@ -630,11 +725,13 @@ def load_builtin(kind: str = "practitioner") -> tuple[PtpTable, MueTable]:
     mue = MueTable.empty()
     ptp_file = folder / f"ptp-{stem}.txt"
     if ptp_file.is_file():
-        ptp = PtpTable.load([ptp_file], source="fhirplugin built-in", verified=False)
+        ptp = PtpTable.load(
+            [ptp_file], source="fhirplugin built-in", verified=False, table=_TABLE_NAMES[stem], release=""
+        )
         ptp = _with_ptp_sources(ptp, folder / f"ptp-{stem}.sources.csv")
     mue_file = folder / f"mue-{stem}.csv"
     if mue_file.is_file():
-        mue = MueTable.load(mue_file, source="fhirplugin built-in", verified=False)
+        mue = MueTable.load(mue_file, source="fhirplugin built-in", verified=False, release="")
         mue = _with_mue_sources(mue, folder / f"mue-{stem}.sources.csv")
     return ptp, mue
 

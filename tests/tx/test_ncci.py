@@ -101,7 +101,10 @@ def test_ptp_reads_every_row_of_every_part(ptp: PtpTable) -> None:
         rationale="Misuse of column two code with column one code",
         source="CMS NCCI PTP",
         verified=True,
+        table="practitioner",  # from the file name: ccipra = practitioner, v321r0 = 2026 Q2
+        release="2026 Q2",
     )
+    assert edit.citation == "NCCI PTP practitioner table, 2026 Q2"
     assert ptp.lookup("49407", "77012", date(2024, 3, 1)).rationale.startswith("CPT Manual")
 
 
