@@ -127,12 +127,12 @@ class ServiceLine:
     sequence: int | None = None
     resource_path: str = ""  # FHIRPath of the owning resource
     resource_type: str = "Claim"  # Claim | Procedure | ServiceRequest
-    # the CPT code of ``code`` (None when it is not a CPT coding); set once, so keep ``code`` as built
+    # the CPT or HCPCS code of ``code`` (None when it is neither); set once, so keep ``code`` as built
     cpt: str | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         c = self.code
-        self.cpt = c.code if c is not None and c.system == CPT else None
+        self.cpt = c.code if c is not None and c.system in (CPT, HCPCS) else None
 
     @property
     def modifier_codes(self) -> list[str]:

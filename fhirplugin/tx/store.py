@@ -79,6 +79,7 @@ class Terminology:
     hcpcs: HcpcsTable = field(default_factory=HcpcsTable.empty)
     ptp_tables: dict[str, PtpTable] = field(default_factory=dict)
     mue_tables: dict[str, MueTable] = field(default_factory=dict)
+    default_setting: str = "practitioner"  # the configured NCCI setting (``[terminology] ncci_table``)
     icd = icd  # module with is_valid / is_billable / title / is_descendant_or_self
 
     def ptp_for(self, setting: str) -> PtpTable:
@@ -173,6 +174,7 @@ class Terminology:
             hcpcs=hcpcs,
             ptp_tables=ptp_tables,
             mue_tables=mue_tables,
+            default_setting=setting,
         )
 
     @classmethod

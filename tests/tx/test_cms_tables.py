@@ -114,7 +114,9 @@ def tx() -> Terminology:
 def test_tables_per_setting(tx: Terminology) -> None:
     assert tx.ptp_for("practitioner") is tx.ptp
     assert tx.mue_for("practitioner") is tx.mue
-    assert len(tx.ptp_for("hospital")) == 0  # no outpatient-hospital excerpt is shipped
+    hospital = tx.ptp_for("hospital")
+    assert len(hospital) > 0 and hospital is not tx.ptp
+    assert {e.table for e in hospital} == {"outpatient hospital"}
     assert tx.mue_for("dme").get("49406") is None
     for bad in ("clinic", "", "dme-ptp"):
         with pytest.raises(ValueError, match="unknown setting"):
@@ -135,7 +137,12 @@ def test_hospital_setting_configured(tmp_path: Path) -> None:
 def test_among_returns_the_pairs_between_codes_on_a_claim(tx: Terminology) -> None:
     dos = date(2024, 7, 15)
     pairs = tx.ptp.among(["49406", "76942", "77012", "99213"], dos)
-    assert {(e.column1, e.column2) for e in pairs} == {("49406", "76942"), ("49406", "77012")}
+    assert {(e.column1, e.column2) for e in pairs} == {
+        ("49406", "76942"),
+        ("49406", "77012"),
+        ("49406", "99213"),
+        ("76942", "77012"),
+    }
     assert all(e.table == "practitioner" for e in pairs)
     assert all(e.citation for e in pairs)
     # the same result as asking each ordered pair
@@ -200,7 +207,8 @@ def test_releases_lists_the_builtin_tables(tx: Terminology) -> None:
     assert got[("pfs", "")].release == "RVU24C" and got[("pfs", "")].rows == len(tx.pfs)
     assert got[("aoc", "")].first == date(2024, 6, 1)
     assert got[("ptp", "practitioner")].rows == len(tx.ptp)
-    assert ("ptp", "hospital") not in got  # nothing loaded
+    assert got[("ptp", "hospital")].rows == len(tx.ptp_for("hospital"))
+    assert ("mue", "dme") not in got  # nothing loaded
 
 
 # -- the built-in excerpt against the real CMS tables ----------------------------------------------

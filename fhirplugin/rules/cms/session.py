@@ -93,7 +93,7 @@ def restated(me: Rule, rules: list[Rule], attr: str) -> frozenset:
 
 def default_setting(tx: Terminology) -> str:
     """The configured NCCI setting ("practitioner" unless ``[terminology] ncci_table`` says hospital)."""
-    return getattr(tx, "default_setting", "practitioner")
+    return tx.default_setting
 
 
 def ptp_table(tx: Terminology, setting: str) -> PtpTable:
