@@ -25,7 +25,7 @@ from types import MappingProxyType
 from fhirplugin.fhir.case import CPT, HCPCS
 from fhirplugin.resources import data_dir
 
-__all__ = ["Modifier", "ModifierDataError", "ModifierTable", "normalize_modifier"]
+__all__ = ["Modifier", "ModifierDataError", "ModifierTable", "is_level_one_shape", "normalize_modifier"]
 
 _SYSTEMS = {"cpt": CPT, "hcpcs": HCPCS}
 _COLUMNS = (
@@ -43,6 +43,16 @@ _COLUMNS = (
 
 class ModifierDataError(ValueError):
     """A modifier table cannot be read; the message names the file and line."""
+
+
+def is_level_one_shape(code: str) -> bool:
+    """The shapes CPT (Level I) modifiers take: two digits (22, 59), P and a digit (the anesthesia
+    physical status modifiers P1-P6), a digit and P (the performance measure modifiers 1P-8P).
+    HCPCS Level II modifiers are two letters or a letter and a digit (XS, F1, Q6)."""
+    if len(code) != 2 or not code.isascii():
+        return False
+    a, b = code
+    return (a.isdigit() and b.isdigit()) or (a == "P" and b.isdigit()) or (a.isdigit() and b == "P")
 
 
 def normalize_modifier(code: str) -> str:
@@ -115,8 +125,10 @@ class ModifierTable:
                 raise ModifierDataError(
                     f"{path}: line {line}: system must be cpt or hcpcs, not {row['system']!r}"
                 )
-            if system == "cpt" and not code.isdigit():
-                raise ModifierDataError(f"{path}: line {line}: CPT modifiers are two digits, not {code!r}")
+            if system == "cpt" and not is_level_one_shape(code):
+                raise ModifierDataError(
+                    f"{path}: line {line}: CPT modifiers are two digits, P1-P6 or a digit and P, not {code!r}"
+                )
             if code in mods:
                 raise ModifierDataError(f"{path}: line {line}: modifier {code} is listed twice")
             description = (row["description"] or "").strip()

@@ -17,15 +17,6 @@ def words(text: str) -> list[str]:
     return text.split()
 
 
-CPT_MODS = words(
-    "22 23 24 25 26 27 32 33 47 50 51 52 53 54 55 56 57 58 59 62 63 66 73 74 76 77 78 79 80 81 "
-    "82 90 91 92 95 96 97 99"
-)
-HCPCS_MODS = words(
-    "E1 E2 E3 E4 FA F1 F2 F3 F4 F5 F6 F7 F8 F9 TA T1 T2 T3 T4 T5 T6 T7 T8 T9 LT RT LC LD LM RC "
-    "RI XE XS XP XU GA GY GZ GX KX Q0 Q1 TC JW JZ GC GE PO PN CR CS FY FX AI AS QK QX QY QZ SA "
-    "SB Q6 CT GW QW"
-)
 PTP_ASSOCIATED = frozenset(
     words(
         "E1 E2 E3 E4 FA F1 F2 F3 F4 F5 F6 F7 F8 F9 TA T1 T2 T3 T4 T5 T6 T7 T8 T9 LT RT LC LD RC LM "
@@ -56,14 +47,20 @@ def test_invalid_modifiers(mods: ModifierTable, code: str) -> None:
     assert not mods.is_valid(code)
 
 
-def test_table_holds_the_listed_modifiers_and_systems(mods: ModifierTable) -> None:
-    assert {m.code for m in mods} == set(CPT_MODS) | set(HCPCS_MODS)
-    for code in CPT_MODS:
-        m = mods.get(code)
-        assert m.system == "cpt" and m.system_uri == CPT
-    for code in HCPCS_MODS:
-        m = mods.get(code)
-        assert m.system == "hcpcs" and m.system_uri == HCPCS
+def test_builtin_holds_every_level_one_modifier_at_its_cms_level(mods: ModifierTable, shared: Path) -> None:
+    """GEN005 calls an unknown modifier of a CPT shape an error: that rests on the built-in table
+    holding every Level I modifier CMS lists; every built-in modifier sits at the level CMS gives it."""
+    import csv
+
+    cms: dict[str, set[str]] = {}
+    with open(shared / "data" / "cms" / "hcpcs-modifiers-2024.csv", newline="") as f:
+        for r in csv.DictReader(f):  # a few (P1-P6) are listed at both levels
+            cms.setdefault(r["modifier"], set()).add("cpt" if r["level"].startswith("I ") else "hcpcs")
+    level_one = {code for code, levels in cms.items() if "cpt" in levels}
+    assert level_one <= {m.code for m in mods}
+    for m in mods:
+        assert m.system in cms.get(m.code, set()), m.code
+        assert m.system_uri == (CPT if m.system == "cpt" else HCPCS)
 
 
 def test_ptp_associated_modifiers(mods: ModifierTable) -> None:

@@ -2,8 +2,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from fhirplugin.findings import Finding
+from fhirplugin.findings import Finding, Severity
 from fhirplugin.rules.base import Rule, RuleContext, register
+from fhirplugin.tx.modifiers import is_level_one_shape
 
 
 @register
@@ -11,17 +12,22 @@ class ModifierInvalid(Rule):
     """A modifier that is not a valid CPT or HCPCS Level II modifier.
 
     What it checks:
-        Every ``Claim.item.modifier`` (and the modifier extension on orders) against the modifier table.
+        Every claim line modifier (and the modifier extension on orders) against the loaded modifier
+        table. A modifier of a CPT (Level I) shape (two digits, P1–P6, 1P–8P) that CPT does not have is
+        an error: the built-in table holds every Level I modifier. Any other unknown modifier is an
+        error once CMS's full modifier list is loaded (``fhirplugin data import`` or
+        ``[terminology] modifier_paths``); against the built-in excerpt of Level II modifiers it is an
+        information note, since the modifier may exist.
     Why:
         An invalid modifier gets the line rejected; a made-up modifier copied from a bad reference (there is no
         CPT modifier 11) is a common source.
     Example:
-        ``modifier: [{"coding": [{"code": "11"}]}]``.
+        ``modifier: [{"coding": [{"code": "11"}]}]``; ``ZZ`` with the CMS modifier list loaded.
     Fix:
         Remove the modifier or use the valid one the circumstances call for (e.g. 59/XS for a distinct site,
         76 for a repeat procedure).
     Source:
-        CPT Appendix A modifiers; HCPCS Level II modifiers; table ``terminology/modifiers/modifiers.csv``.
+        CPT Appendix A (modifiers); the CMS HCPCS Level II modifier list (quarterly HCPCS release).
     """
 
     id = "GEN005"
@@ -29,12 +35,25 @@ class ModifierInvalid(Rule):
     issue_type = "code-invalid"
 
     def check(self, ctx: RuleContext) -> Iterator[Finding]:
+        table = ctx.tx.modifiers
         for line in ctx.submission.lines():
             for m in line.modifiers:
-                if not ctx.tx.modifiers.is_valid(m.code):
+                if table.is_valid(m.code):
+                    continue
+                code = m.code.strip().upper()
+                if table.complete or is_level_one_shape(code):
                     yield self.finding(
                         f"Modifier {m.code} is not a valid CPT or HCPCS Level II modifier; remove it or use the "
                         "modifier that fits.",
                         m.path,
                         fix={"action": "remove-modifier", "path": m.path, "code": m.code},
+                    )
+                else:
+                    yield self.finding(
+                        f"Modifier {m.code} is not in the built-in modifier table, which holds only some HCPCS "
+                        "Level II modifiers: check that it is a current HCPCS modifier, or import the CMS "
+                        "modifier list to have it checked.",
+                        m.path,
+                        severity=Severity.INFORMATION,
+                        issue_type="informational",
                     )
