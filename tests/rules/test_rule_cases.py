@@ -83,3 +83,13 @@ def test_rule_case(engine: Engine, rule: str, name: str, version: str, case: dic
             assert any(fragment in f.text for f in findings if f.rule_id == rule), (fragment, findings)
     for fragment in case.get("diagnostics_contain", []):
         assert any(fragment in (f.diagnostics or "") for f in findings if f.rule_id == rule)
+    if name.startswith("pass"):
+        # a correct input gets no error or warning from any rule, not only from the rule under test
+        # (``others`` lists the (rule, severity) pairs a pass case knowingly carries from other rules)
+        allowed = {tuple(o) for o in case.get("others", [])}
+        loud = [
+            f
+            for f in findings
+            if f.severity.rank >= 1 and (f.rule_id, f.severity.value) not in allowed and f.rule_id != rule
+        ]
+        assert not loud, "\n".join(f"{f.severity.value} {f.rule_id} {f.expression}: {f.text}" for f in loud)
