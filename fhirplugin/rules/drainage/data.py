@@ -30,6 +30,7 @@ from fhirplugin.findings import CANONICAL_BASE
 from fhirplugin.resources import data_dir
 from fhirplugin.rules import common
 from fhirplugin.rules.common import (
+    OPTIONAL_COLUMNS,
     GuidancePair,
     csv_bool,
     csv_rows,
@@ -71,6 +72,7 @@ class DrainageCode:
 class ModifierUse:
     code: str
     use: str  # separate-collection | repeat
+    provider: str  # for a repeat: "same" (the physician who did the first) or "other"; else ""
     source: str
     verified: bool
     note: str
@@ -84,8 +86,10 @@ def _folder() -> Path:
     return data_dir("terminology") / "drainage"
 
 
-def _rows(path: Path, columns: tuple[str, ...]) -> Iterator[tuple[int, dict[str, str]]]:
-    return csv_rows(path, columns, DrainageDataError)
+def _rows(
+    path: Path, columns: tuple[str, ...], optional: tuple[str, ...] = ()
+) -> Iterator[tuple[int, dict[str, str]]]:
+    return csv_rows(path, columns, DrainageDataError, (*OPTIONAL_COLUMNS, *optional))
 
 
 def _split(value: str) -> tuple[str, ...]:
@@ -104,7 +108,8 @@ def read_codes(path: Path) -> dict[str, DrainageCode]:
         "aspiration_guidance",
         "verified",
     )
-    for lineno, r in _rows(path, (*cols, "source", "note")):
+    # no aspiration code: it depends on the site; no aspiration guidance: the code includes it
+    for lineno, r in _rows(path, (*cols, "source", "note"), ("aspiration_codes", "aspiration_guidance")):
         code = normalize_code(r["code"])
         if code in out:
             raise DrainageDataError(f"{path}: line {lineno}: code {code} is listed twice")
@@ -130,16 +135,21 @@ def read_guidance_pairs(path: Path) -> dict[tuple[str, str], GuidancePair]:
 def read_modifiers(path: Path) -> dict[str, ModifierUse]:
     """Read a ``modifiers.csv``: modifier → its use (separate-collection | repeat)."""
     out: dict[str, ModifierUse] = {}
-    for lineno, r in _rows(path, ("code", "use", "source", "verified", "note")):
+    for lineno, r in _rows(path, ("code", "use", "provider", "source", "verified", "note"), ("provider",)):
         code = normalize_code(r["code"])
         if r["use"] not in (SEPARATE_COLLECTION, REPEAT):
             raise DrainageDataError(
                 f"{path}: line {lineno}: use must be {SEPARATE_COLLECTION} or {REPEAT}, not {r['use']!r}"
             )
+        if r["provider"] not in ("", "same", "other") or (r["use"] == REPEAT) != bool(r["provider"]):
+            raise DrainageDataError(
+                f"{path}: line {lineno}: provider must be same or other for a repeat modifier and empty "
+                f"otherwise, not {r['provider']!r}"
+            )
         if code in out:
             raise DrainageDataError(f"{path}: line {lineno}: modifier {code} is listed twice")
         out[code] = ModifierUse(
-            code, r["use"], r["source"], _bool(path, lineno, "verified", r["verified"]), r["note"]
+            code, r["use"], r["provider"], r["source"], _bool(path, lineno, "verified", r["verified"]), r["note"]
         )
     return out
 
@@ -163,9 +173,12 @@ def modifier_uses() -> Mapping[str, ModifierUse]:
 
 
 @cache
-def modifiers_for(use: str) -> tuple[str, ...]:
-    """Modifier codes for ``use`` in table order (the preferred one first)."""
-    return tuple(m.code for m in modifier_uses().values() if m.use == use)
+def modifiers_for(use: str, provider: str | None = None) -> tuple[str, ...]:
+    """Modifier codes for ``use`` (and, for a repeat, by the ``same`` or ``other`` provider) in table
+    order (the preferred one first)."""
+    return tuple(
+        m.code for m in modifier_uses().values() if m.use == use and (provider is None or m.provider == provider)
+    )
 
 
 # ---------------------------------------------------------------- lines and sessions

@@ -68,7 +68,8 @@ class DistinctOrRepeat(Rule):
         separate = set(modifiers_for(SEPARATE_COLLECTION))
         repeat = set(modifiers_for(REPEAT))
         sep_words = join_or(modifiers_for(SEPARATE_COLLECTION))
-        rep_words = join_or(modifiers_for(REPEAT))
+        # the lines of a session share the provider: a repeat among them is by the same physician
+        rep_words = join_or(modifiers_for(REPEAT, "same"))
         for group in groups:
             code = group[0].cpt or ""
             diagnostics = self._diagnostics(ctx, code, group)
@@ -76,8 +77,8 @@ class DistinctOrRepeat(Rule):
             for line in lacking[1:]:
                 yield self.finding(
                     f"This is a further {code} line for the same patient and date: add {sep_words} when it "
-                    f"drains a separate collection with its own catheter, or {rep_words} when the drainage was "
-                    f"repeated.",
+                    f"drains a separate collection with its own catheter, or {rep_words} when the same physician "
+                    f"repeated the drainage.",
                     line.path,
                     diagnostics=diagnostics,
                 )

@@ -15,6 +15,16 @@ from fhirplugin.rules.drainage.data import (
 _NOT_PERFORMED = ("not-done", "entered-in-error")
 
 
+def _example(dc) -> str:
+    """Which aspiration code fits the drainage code's site, from the family table."""
+    if not dc.aspiration_codes:
+        return " (it depends on the site)"
+    codes = join_or(dc.aspiration_codes)
+    if not dc.aspiration_guidance:
+        return f" (for example {codes}, which includes the imaging guidance)"
+    return f" (for example {codes}, with the imaging guidance {join_or(dc.aspiration_guidance)})"
+
+
 @register
 class CatheterLeftInPlace(Rule):
     """An image-guided drainage code whose Procedure does not show a catheter left in place.
@@ -52,10 +62,7 @@ class CatheterLeftInPlace(Rule):
             code = line.cpt or ""
             instead = ""
             if dc is not None:
-                instead = (
-                    f"report the site-specific aspiration code, or {join_or(dc.aspiration_codes)} with the "
-                    f"imaging guidance ({join_or(dc.aspiration_guidance)}), instead of {code}"
-                )
+                instead = f"report the aspiration code for the site instead of {code}" + _example(dc)
             for proc in documented_procedures([line]):
                 if proc.path in seen or proc.status in _NOT_PERFORMED:
                     continue
