@@ -149,7 +149,12 @@ def read_modifiers(path: Path) -> dict[str, ModifierUse]:
         if code in out:
             raise DrainageDataError(f"{path}: line {lineno}: modifier {code} is listed twice")
         out[code] = ModifierUse(
-            code, r["use"], r["provider"], r["source"], _bool(path, lineno, "verified", r["verified"]), r["note"]
+            code,
+            r["use"],
+            r["provider"],
+            r["source"],
+            _bool(path, lineno, "verified", r["verified"]),
+            r["note"],
         )
     return out
 
@@ -177,7 +182,9 @@ def modifiers_for(use: str, provider: str | None = None) -> tuple[str, ...]:
     """Modifier codes for ``use`` (and, for a repeat, by the ``same`` or ``other`` provider) in table
     order (the preferred one first)."""
     return tuple(
-        m.code for m in modifier_uses().values() if m.use == use and (provider is None or m.provider == provider)
+        m.code
+        for m in modifier_uses().values()
+        if m.use == use and (provider is None or m.provider == provider)
     )
 
 
@@ -258,6 +265,13 @@ def _site_codes(line: ServiceLine) -> list[Coded]:
     for p in line.procedures:
         out += [c for c in p.codes if c.system == SNOMED]
     return out
+
+
+def decided_code(
+    sub: Submission, tx: Terminology, line: ServiceLine, dc: DrainageCode
+) -> SiteDecision | None:
+    """:func:`decide_code` once per line and submission (DRN004 and DRN006 both ask)."""
+    return sub.memo(("drainage.decide", id(line)), lambda: decide_code(tx, line, dc))
 
 
 def decide_code(tx: Terminology, line: ServiceLine, dc: DrainageCode) -> SiteDecision | None:

@@ -9,7 +9,7 @@ from fhirplugin.rules.common import code_label, join_or
 from fhirplugin.rules.drainage.data import (
     CODE_MAP,
     SITE_MAP,
-    decide_code,
+    decided_code,
     drainage_code,
     drainage_codes,
     drainage_lines,
@@ -58,7 +58,7 @@ class SiteApproachCode(Rule):
             code = line.cpt
             if dc is None or code is None or line.code is None:
                 continue
-            decision = decide_code(ctx.tx, line, dc)
+            decision = decided_code(ctx.submission, ctx.tx, line, dc)
             if decision is None or code in decision.expected:
                 continue
             expected = list(decision.expected)

@@ -5,7 +5,11 @@ from collections.abc import Iterator
 from fhirplugin.fhir.case import ICD10CM
 from fhirplugin.findings import Finding, Severity
 from fhirplugin.rules.base import Rule, RuleContext, register
-from fhirplugin.rules.drainage.data import drainage_code, drainage_codes, drainage_lines
+from fhirplugin.rules.drainage.data import decided_code, drainage_code, drainage_codes, drainage_lines
+
+# the rule that says the documented site calls for another code; while it runs, this one does not
+# judge the diagnosis against the code billed (the code is what is wrong, said once)
+_SITE_RULE = "DRN004"
 
 
 @register
@@ -40,6 +44,13 @@ class MedicalNecessity(Rule):
     severity = Severity.WARNING
     issue_type = "business-rule"
 
+    def __init__(self, severity: Severity | None = None) -> None:
+        super().__init__(severity)
+        self._site_rule_runs = False
+
+    def prepare(self, rules: list[Rule]) -> None:
+        self._site_rule_runs = any(r.id == _SITE_RULE for r in rules)
+
     def check(self, ctx: RuleContext) -> Iterator[Finding]:
         icd = ctx.tx.icd
         for line in drainage_lines(ctx.submission):
@@ -64,6 +75,10 @@ class MedicalNecessity(Rule):
                 continue  # no ICD-10-CM to judge, or only invalid codes (GEN003)
             if any(ctx.tx.valuesets.contains(dc.dx_valueset, ICD10CM, c.code) for c in valid):
                 continue
+            if self._site_rule_runs and line.code is not None:
+                decision = decided_code(ctx.submission, ctx.tx, line, dc)
+                if decision is not None and code not in decision.expected:
+                    continue  # DRN004: the documented site calls for another code
             listed = ", ".join(dict.fromkeys(c.code for c in valid))
             yield self.finding(
                 f"None of the diagnoses for {code} ({listed}) is a fluid collection (abscess, hematoma, seroma, "
