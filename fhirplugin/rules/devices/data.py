@@ -239,8 +239,14 @@ def judge_primary(tx: Terminology, line: ServiceLine) -> PrimaryJudgement:
     if ranges and not any(r.contains(code) for r in ranges):
         where = join_or(r.value for r in ranges)
         return PrimaryJudgement(
-            False, f"{code} is not a surgical procedure code ({where})", all(r.verified for r in ranges)
+            False,
+            f"{code} is not an abdominal, pelvic or retroperitoneal procedure code ({where})",
+            all(r.verified for r in ranges),
         )
+    for r in criteria:
+        if r.criterion == "range" and not r.counts and r.contains(code):
+            what = r.note.removeprefix("[M] ").removeprefix("[I] ").split(":", 1)[0]
+            return PrimaryJudgement(False, f"{code} is in {r.value} ({what}), not an open procedure", r.verified)
     by_approach = {c.value: c for c in criteria if c.criterion == "approach"}
     documented = [by_approach[a] for a in approaches(line) if a in by_approach]
     opened = [c for c in documented if c.counts]

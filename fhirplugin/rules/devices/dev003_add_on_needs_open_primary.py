@@ -130,8 +130,9 @@ class AddOnNeedsOpenPrimary(Rule):
             )
         return self.finding(
             f"{code} is an add-on code for devices placed during open surgery, but no line for this patient, "
-            f"provider and date is an open procedure in the {region}: report the open procedure with it, or report "
-            f"49411 if the devices were placed through the skin.",
+            f"provider and date is an open procedure in the {region}: report the open procedure with it, report "
+            f"49327 instead if they were placed during a laparoscopic procedure, or 49411 if they were placed "
+            f"through the skin.",
             _code_path(line),
             diagnostics=diagnostics,
             unverified=unverified,
