@@ -288,14 +288,17 @@ class PtpTable:
     def among(self, codes: Collection[str], dos: date | None) -> list[PtpEdit]:
         """Every edit in force on ``dos`` (see :meth:`lookup`) whose column 1 and column 2 codes are
         both in ``codes``, ordered by column 1 then column 2. Indicator-9 rows are included."""
-        wanted = sorted({_norm(c) for c in codes if isinstance(c, str) and c.strip()})
+        wanted_set = {_norm(c) for c in codes if isinstance(c, str) and c.strip()}
+        wanted = sorted(wanted_set)
         found: list[PtpEdit] = []
         for c1 in wanted:
             inner = self._index.get(c1)
             if not inner:
                 continue
-            for c2 in wanted:
-                if c2 != c1 and c2 in inner:
+            # the smaller side drives the walk: a claim's codes or the column 2 codes of c1
+            hits = wanted_set.intersection(inner) if len(inner) > len(wanted_set) else inner.keys() & wanted_set
+            for c2 in sorted(hits):
+                if c2 != c1:
                     edit = self.lookup(c1, c2, dos)
                     if edit is not None:
                         found.append(edit)

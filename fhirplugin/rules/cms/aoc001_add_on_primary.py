@@ -5,7 +5,15 @@ from collections.abc import Iterator
 from fhirplugin.fhir.case import ServiceLine
 from fhirplugin.findings import Finding, Severity
 from fhirplugin.rules.base import Rule, RuleContext, register
-from fhirplugin.rules.cms.session import Session, code_path, default_setting, line_label, restated, sessions
+from fhirplugin.rules.cms.session import (
+    Session,
+    code_path,
+    default_setting,
+    line_label,
+    restated,
+    sessions,
+    upper_first,
+)
 from fhirplugin.rules.common import join_or
 
 _SHOWN = 8  # primaries named in the text; the rest are counted
@@ -97,7 +105,7 @@ class AddOnNeedsPrimary(Rule):
         fix = {"action": "delete-line", "path": line.path}
         if not procedures:
             yield self.finding(
-                f"{label.capitalize()} is an add-on code, and no primary procedure is "
+                f"{upper_first(label)} is an add-on code, and no primary procedure is "
                 f"{'ordered' if order else 'reported'} {where}"
                 + (f" (eligible primaries include {_listed(edit.primaries)})" if edit.primaries else "")
                 + ": report it with the procedure it was done with, or remove it.",
@@ -113,7 +121,7 @@ class AddOnNeedsPrimary(Rule):
         present = join_or(sorted({o.cpt or "" for o in procedures}), "and")
         if edit.edit_type == 1:
             yield self.finding(
-                f"{label.capitalize()} is an add-on code whose primary must be {_listed(edit.primaries)}; "
+                f"{upper_first(label)} is an add-on code whose primary must be {_listed(edit.primaries)}; "
                 f"{present} {'is' if len(procedures) == 1 else 'are'} not eligible: report the primary it was "
                 f"done with, or remove the add-on.",
                 code_path(line),
@@ -124,7 +132,7 @@ class AddOnNeedsPrimary(Rule):
             )
             return
         yield self.finding(
-            f"{label.capitalize()} is an add-on code; CMS lists {_listed(edit.primaries)} among its primaries "
+            f"{upper_first(label)} is an add-on code; CMS lists {_listed(edit.primaries)} among its primaries "
             f"and none of them is {'ordered' if order else 'reported'} {where}: confirm with the payer that "
             f"{present} is an accepted primary, or report the listed primary it was done with.",
             code_path(line),

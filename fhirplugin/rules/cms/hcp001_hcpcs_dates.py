@@ -4,7 +4,7 @@ from collections.abc import Iterator
 
 from fhirplugin.findings import Finding
 from fhirplugin.rules.base import Rule, RuleContext, register
-from fhirplugin.rules.cms.session import code_path, default_setting, line_label, sessions
+from fhirplugin.rules.cms.session import code_path, default_setting, line_label, sessions, upper_first
 
 
 @register
@@ -57,7 +57,7 @@ class HcpcsCodeDates(Rule):
                 else:
                     continue
                 yield self.finding(
-                    f"{line_label(line).capitalize()}: HCPCS {code} {problem}; report the code in force on that date.",
+                    f"{upper_first(line_label(line))}: HCPCS {code} {problem}; report the code in force on that date.",
                     code_path(line),
                     diagnostics=f"{citation}: {code} added {entry.added or 'unknown'}, terminated "
                     f"{entry.terminated or 'not'}; action {entry.action or 'none'}.",

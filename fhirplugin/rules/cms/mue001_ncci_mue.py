@@ -15,6 +15,7 @@ from fhirplugin.rules.cms.session import (
     restated,
     sessions,
     units_words,
+    upper_first,
 )
 from fhirplugin.tx.ncci import MueEntry
 
@@ -104,7 +105,7 @@ class NcciMue(Rule):
                 n = line.unit_count
                 if n > entry.value:
                     yield self.finding(
-                        f"{line_label(line).capitalize()} {'orders' if order else 'reports'} {units_words(n)}; "
+                        f"{upper_first(line_label(line))} {'orders' if order else 'reports'} {units_words(n)}; "
                         f"the Medicare limit for {entry.code} is {units_words(entry.value)} {limit}.",
                         _where(line),
                         diagnostics=_diagnostics(entry, session.setting, f"{units_words(n)} on this line"),
@@ -118,7 +119,7 @@ class NcciMue(Rule):
             return
         if len(lines) == 1:
             what = (
-                f"{line_label(lines[0]).capitalize()} {'orders' if order else 'reports'} {units_words(total)}"
+                f"{upper_first(line_label(lines[0]))} {'orders' if order else 'reports'} {units_words(total)}"
             )
             fix = _set_units(lines[0], entry.value)
         else:

@@ -6,7 +6,7 @@ from fhirplugin.fhir.case import CPT, ServiceLine
 from fhirplugin.findings import Finding, Severity
 from fhirplugin.rules.base import Rule, RuleContext, register
 from fhirplugin.rules.cms.policy import deleted_codes, status_meanings
-from fhirplugin.rules.cms.session import code_path, default_setting, line_label, mods, sessions
+from fhirplugin.rules.cms.session import code_path, default_setting, line_label, mods, sessions, upper_first
 
 # modifiers that say the patient was told Medicare will not pay (advance notice, statutory exclusion)
 _LIABILITY_MODIFIERS = frozenset({"GA", "GX", "GY", "GZ"})
@@ -70,7 +70,7 @@ class CodeStatus(Rule):
                     getattr(row, "citation", None) or "Medicare Physician Fee Schedule relative value file"
                 )
                 yield self.finding(
-                    f"{line_label(line).capitalize()}: the Medicare fee schedule status of {code} is "
+                    f"{upper_first(line_label(line))}: the Medicare fee schedule status of {code} is "
                     f"{row.status}, {meaning.meaning}" + (f"; {meaning.advice}." if meaning.advice else "."),
                     code_path(line),
                     diagnostics=(
@@ -93,7 +93,7 @@ class CodeStatus(Rule):
                 "system": line.code.system or CPT,
             }
         return self.finding(
-            f"{line_label(line).capitalize()}: {code} was deleted from CPT on {gone.deleted.isoformat()}; "
+            f"{upper_first(line_label(line))}: {code} was deleted from CPT on {gone.deleted.isoformat()}; "
             f"report {gone.replacement} instead.",
             code_path(line),
             diagnostics=f"{gone.source}: {code} deleted {gone.deleted.isoformat()}, replaced by {gone.replacement}.",

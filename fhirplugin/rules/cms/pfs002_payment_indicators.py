@@ -5,7 +5,7 @@ from collections.abc import Iterator
 from fhirplugin.findings import Finding, Severity
 from fhirplugin.rules.base import Rule, RuleContext, register
 from fhirplugin.rules.cms.policy import indicator_rules
-from fhirplugin.rules.cms.session import default_setting, line_label, sessions
+from fhirplugin.rules.cms.session import default_setting, line_label, sessions, upper_first
 
 # the fee schedule field of each indicator (PfsRow attribute) and how a coder names it
 _FIELDS = {
@@ -76,7 +76,7 @@ class PaymentPolicyIndicator(Rule):
                             continue
                         warn = rule.severity == "warning"
                         yield self.finding(
-                            f"{line_label(line).capitalize()} carries modifier {mod}, but {rule.meaning} "
+                            f"{upper_first(line_label(line))} carries modifier {mod}, but {rule.meaning} "
                             f"({words} {value}): "
                             + (
                                 "send the documentation with the claim, or remove the modifier."

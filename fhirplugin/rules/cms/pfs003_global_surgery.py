@@ -14,6 +14,7 @@ from fhirplugin.rules.cms.session import (
     mods,
     ptp_table,
     sessions,
+    upper_first,
 )
 
 _MINOR = frozenset({"000", "010"})
@@ -114,7 +115,7 @@ class GlobalSurgeryVisit(Rule):
                 )
             citation = getattr(row, "citation", None) or "Medicare Physician Fee Schedule relative value file"
             return self.finding(
-                f"{line_label(visit).capitalize()} is an E/M visit on {when} {line_label(proc)}, a procedure with "
+                f"{upper_first(line_label(visit))} is an E/M visit on {when} {line_label(proc)}, a procedure with "
                 f"a {row.global_days}-day global period: {advice}",
                 [code_path(visit), code_path(proc)],
                 diagnostics=(

@@ -16,6 +16,7 @@ from fhirplugin.rules.cms.session import (
     ptp_table,
     restated,
     sessions,
+    upper_first,
 )
 from fhirplugin.tx.ncci import (
     ANATOMIC_MODIFIERS,
@@ -154,7 +155,7 @@ class NcciPtp(Rule):
         exprs = [code_path(col2), code_path(col1)]
         if bypass:
             return self.finding(
-                f"{second.capitalize()} and {first} are {where} for the same patient, provider and date, a pair "
+                f"{upper_first(second)} and {first} are {where} for the same patient, provider and date, a pair "
                 f"NCCI pays together only for separate services; modifier {', '.join(bypass)} says this one "
                 f"was: keep it only if the record documents the separate site, session or service, otherwise "
                 f"remove the {edit.column2} {what}.",

@@ -143,6 +143,11 @@ def _index(path: str) -> int:
     return 0
 
 
+def upper_first(text: str) -> str:
+    """The text with its first letter upper case, the rest as written (``claim line 2 (CPT 76942)``)."""
+    return text[:1].upper() + text[1:]
+
+
 def code_path(line: ServiceLine) -> str:
     return line.code.path if line.code is not None else line.code_path
 
