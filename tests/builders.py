@@ -24,6 +24,7 @@ Shorthand (YAML cases use the same keys)::
         imaging: US               # a linked ImagingStudy (post-placement / guidance documentation)
         report: true              # a linked DiagnosticReport
         collections: 2            # collection-count extension
+    subject: {gender: male, birthDate: 1960-04-01}   # a Patient/p1 entry in the Bundle
     claims:                       # several Claims in one Bundle (same shorthand as claim; ids c1, c2...)
       - {provider: Practitioner/dr2, lines: [{code: "99213"}]}
     orders:                       # ServiceRequest resources (order-sign drafts)
@@ -260,7 +261,8 @@ def build(spec: dict, version: str = "R4") -> dict:
     procs = spec.get("procedures") or []
     orders = spec.get("orders") or []
     claims = spec.get("claims") or []
-    if not procs and not orders and not claims and not spec.get("bundle") and "claim" in spec:
+    subject = spec.get("subject")
+    if not procs and not orders and not claims and not subject and not spec.get("bundle") and "claim" in spec:
         return claim(spec["claim"], version)
     entries: list[dict] = []
     extra: list[dict] = []
@@ -277,6 +279,10 @@ def build(spec: dict, version: str = "R4") -> dict:
     for i, o in enumerate(orders):
         entries.append(service_request(o, version, sid=f"sr{i + 1}"))
     entries.extend(extra)
+    if subject:
+        patient = {"resourceType": "Patient", "id": PATIENT.split("/")[1]}
+        patient.update({k: str(v) for k, v in subject.items()})
+        entries.append(patient)
     base = "http://example.org/fhir/"
     return {
         "resourceType": "Bundle",

@@ -164,6 +164,16 @@ class ServiceLine:
 
 
 @dataclass(slots=True)
+class Patient:
+    """The patient a case is about, as the submitted (or fetched) Patient resource says. Read only
+    what rules need; identifiers are never kept."""
+
+    path: str  # FHIRPath of the Patient resource in the input
+    gender: str | None = None  # administrative gender: male | female | other | unknown
+    birth_date: dt.date | None = None
+
+
+@dataclass(slots=True)
 class Case:
     """One claim, or one standalone Procedure or ServiceRequest, as the rules see it."""
 
@@ -177,6 +187,7 @@ class Case:
     provider: str | None = None
     resource_id: str | None = None
     claim_type: str | None = None  # professional | institutional | ...
+    subject: Patient | None = None  # the referenced Patient, when the input holds it
     submitted_procedure: bool = False  # a Procedure resource was submitted with it
 
 

@@ -18,6 +18,7 @@ from fhirplugin.fhir.case import (
     Device,
     Diagnosis,
     DiagnosisPointer,
+    Patient,
     ProcedureInfo,
     Quantity,
     RawResource,
@@ -607,4 +608,17 @@ def read_submission(top: dict, base: str, version: str) -> Submission:
         rtype = loc.resource.get("resourceType")
         if rtype in ("Procedure", "ServiceRequest") and loc.path not in claimed:
             sub.cases.append(order_case(loc, idx))
+    for case in sub.cases:
+        case.subject = patient_of(idx, case.patient)
     return sub.seal()
+
+
+def patient_of(idx: Index, reference: str | None) -> Patient | None:
+    """The Patient resource ``reference`` names, when the input holds it (gender and birth date only)."""
+    if not reference:
+        return None
+    loc = idx.resolve({"reference": reference})
+    if loc is None or loc.resource.get("resourceType") != "Patient":
+        return None
+    gender = _str(loc.resource.get("gender"))
+    return Patient(loc.path, gender.lower() if gender else None, parse_date(loc.resource.get("birthDate")))
