@@ -58,12 +58,18 @@ class Rule:
 
     def __init__(self, severity: Severity | None = None) -> None:
         self.effective_severity = severity or self.severity
+        self.peers: frozenset[str] = frozenset()  # ids of every enabled rule (set by prepare)
 
     def check(self, ctx: RuleContext) -> Iterator[Finding]:  # pragma: no cover - abstract
         raise NotImplementedError
 
     def prepare(self, rules: list[Rule]) -> None:
-        """Called once by the engine with every enabled rule (itself included) before any check."""
+        """Called once by the engine with every enabled rule (itself included) before any check.
+
+        Keeps their ids in ``peers``, so a rule can leave to another what that one says better.
+        Override to read more of them, calling this first.
+        """
+        self.peers = frozenset(r.id for r in rules)
 
     def finding(
         self,

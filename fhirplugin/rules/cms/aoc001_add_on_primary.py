@@ -4,13 +4,13 @@ from collections.abc import Iterator
 
 from fhirplugin.fhir.case import ServiceLine
 from fhirplugin.findings import Finding, Severity
-from fhirplugin.rules.base import Rule, RuleContext, register
+from fhirplugin.rules.base import RuleContext, register
 from fhirplugin.rules.cms.session import (
+    CmsEdit,
     Session,
     code_path,
     default_setting,
     line_label,
-    restated,
     sessions,
     upper_first,
 )
@@ -43,7 +43,7 @@ def _diagnostics(edit) -> str:
 
 
 @register
-class AddOnNeedsPrimary(Rule):
+class AddOnNeedsPrimary(CmsEdit):
     """An add-on code without one of its primary procedures for the same patient, provider and date.
 
     What it checks:
@@ -72,21 +72,15 @@ class AddOnNeedsPrimary(Rule):
     id = "AOC001"
     name = "cms.add-on-primary"
     family = "cms"
+    restates = "restates_aoc"
     severity = Severity.ERROR
     issue_type = "business-rule"
-
-    def __init__(self, severity: Severity | None = None) -> None:
-        super().__init__(severity)
-        self._restated: frozenset[str] = frozenset()
-
-    def prepare(self, rules: list[Rule]) -> None:
-        self._restated = restated(self, rules, "restates_aoc")
 
     def check(self, ctx: RuleContext) -> Iterator[Finding]:
         aoc = ctx.tx.aoc
         for session in sessions(ctx.submission, default_setting(ctx.tx)):
             for line in session.lines:
-                if line.cpt in self._restated:
+                if line.cpt in self.restated:
                     continue
                 edit = aoc.get(line.cpt or "", session.date)
                 if edit is not None:

@@ -4,15 +4,15 @@ from collections.abc import Iterator
 
 from fhirplugin.fhir.case import ServiceLine
 from fhirplugin.findings import Finding, Severity
-from fhirplugin.rules.base import Rule, RuleContext, register
+from fhirplugin.rules.base import RuleContext, register
 from fhirplugin.rules.cms.session import (
     SETTING_WORDS,
+    CmsEdit,
     Session,
     code_path,
     default_setting,
     line_label,
     mue_table,
-    restated,
     sessions,
     units_words,
     upper_first,
@@ -44,7 +44,7 @@ def _diagnostics(entry: MueEntry, setting: str, counted: str) -> str:
 
 
 @register
-class NcciMue(Rule):
+class NcciMue(CmsEdit):
     """More units of a code than the NCCI medically unlikely edit (MUE) allows.
 
     What it checks:
@@ -74,22 +74,16 @@ class NcciMue(Rule):
     id = "MUE001"
     name = "cms.ncci-mue"
     family = "cms"
+    restates = "restates_mue"
     severity = Severity.ERROR
     issue_type = "business-rule"
-
-    def __init__(self, severity: Severity | None = None) -> None:
-        super().__init__(severity)
-        self._restated: frozenset[str] = frozenset()
-
-    def prepare(self, rules: list[Rule]) -> None:
-        self._restated = restated(self, rules, "restates_mue")
 
     def check(self, ctx: RuleContext) -> Iterator[Finding]:
         for session in sessions(ctx.submission, default_setting(ctx.tx)):
             table = mue_table(ctx.tx, session.setting)
             by_code: dict[str, list[ServiceLine]] = {}
             for line in session.lines:
-                if line.cpt is not None and line.cpt not in self._restated:
+                if line.cpt is not None and line.cpt not in self.restated:
                     by_code.setdefault(line.cpt, []).append(line)
             for code, lines in by_code.items():
                 entry = table.get(code, session.date)

@@ -54,13 +54,6 @@ class GlobalSurgeryVisit(Rule):
     severity = Severity.ERROR
     issue_type = "business-rule"
 
-    def __init__(self, severity: Severity | None = None) -> None:
-        super().__init__(severity)
-        self._ptp_reports = False
-
-    def prepare(self, rules: list[Rule]) -> None:
-        self._ptp_reports = any(r.id == "PTP001" for r in rules)
-
     def check(self, ctx: RuleContext) -> Iterator[Finding]:
         # one patient and provider, every date: the day-before check crosses sessions
         people: dict[tuple, list[tuple[dt.date, ServiceLine, str]]] = {}
@@ -99,7 +92,7 @@ class GlobalSurgeryVisit(Rule):
             needed = "57" if major else "25"
             if needed in visit_mods:
                 return None
-            if self._ptp_reports and self._edited(ctx, setting, proc.cpt or "", em, pd):
+            if "PTP001" in self.peers and self._edited(ctx, setting, proc.cpt or "", em, pd):
                 continue
             code = proc.cpt or ""
             when = "the same date as" if pd == d else "the day before"

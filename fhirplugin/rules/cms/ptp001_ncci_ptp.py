@@ -4,9 +4,10 @@ from collections.abc import Iterator
 
 from fhirplugin.fhir.case import ServiceLine
 from fhirplugin.findings import Finding, Severity
-from fhirplugin.rules.base import Rule, RuleContext, register
+from fhirplugin.rules.base import RuleContext, register
 from fhirplugin.rules.cms.session import (
     SETTING_WORDS,
+    CmsEdit,
     Session,
     code_path,
     default_setting,
@@ -14,7 +15,6 @@ from fhirplugin.rules.cms.session import (
     line_label,
     mods,
     ptp_table,
-    restated,
     sessions,
     upper_first,
 )
@@ -66,7 +66,7 @@ def diagnostics(edit: PtpEdit, setting_words: str) -> str:
 
 
 @register
-class NcciPtp(Rule):
+class NcciPtp(CmsEdit):
     """Two codes that NCCI does not pay together for one patient, provider and date of service.
 
     What it checks:
@@ -103,15 +103,9 @@ class NcciPtp(Rule):
     id = "PTP001"
     name = "cms.ncci-ptp"
     family = "cms"
+    restates = "restates_ptp"
     severity = Severity.ERROR
     issue_type = "business-rule"
-
-    def __init__(self, severity: Severity | None = None) -> None:
-        super().__init__(severity)
-        self._restated: frozenset[tuple[str, str]] = frozenset()
-
-    def prepare(self, rules: list[Rule]) -> None:
-        self._restated = restated(self, rules, "restates_ptp")
 
     def check(self, ctx: RuleContext) -> Iterator[Finding]:
         for session in sessions(ctx.submission, default_setting(ctx.tx)):
@@ -122,7 +116,7 @@ class NcciPtp(Rule):
                 continue
             edits = ptp_table(ctx.tx, session.setting).among(codes, session.date)
             for edit in edits:
-                if edit.modifier_indicator == "9" or (edit.column1, edit.column2) in self._restated:
+                if edit.modifier_indicator == "9" or (edit.column1, edit.column2) in self.restated:
                     continue
                 yield from self._pair(session, edit)
 

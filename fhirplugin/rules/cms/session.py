@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from fhirplugin.fhir.case import ServiceLine, Submission
+from fhirplugin.findings import Severity
+from fhirplugin.rules.base import Rule
 
 if TYPE_CHECKING:
-    from fhirplugin.rules.base import Rule
     from fhirplugin.tx.ncci import MueTable, PtpTable
     from fhirplugin.tx.store import Terminology
 
@@ -81,14 +82,25 @@ def _sessions(sub: Submission, default_setting: str) -> list[Session]:
     return list(groups.values())
 
 
-def restated(me: Rule, rules: list[Rule], attr: str) -> frozenset:
-    """What the other enabled rules say they restate (``restates_ptp``/``_mue``/``_aoc``)."""
-    out: set = set()
-    for rule in rules:
-        source = getattr(rule, attr, None)
-        if rule is not me and source is not None:
-            out.update(source())
-    return frozenset(out)
+class CmsEdit(Rule):
+    """A generic CMS edit that leaves to the enabled family rules what they restate in their own words
+    (their ``restates_ptp`` pairs, ``restates_mue`` codes or ``restates_aoc`` add-on codes, as named by
+    ``restates``)."""
+
+    restates: ClassVar[str] = ""  # "restates_ptp" | "restates_mue" | "restates_aoc"
+
+    def __init__(self, severity: Severity | None = None) -> None:
+        super().__init__(severity)
+        self.restated: frozenset = frozenset()
+
+    def prepare(self, rules: list[Rule]) -> None:
+        super().prepare(rules)
+        out: set = set()
+        for rule in rules:
+            source = getattr(rule, self.restates, None) if self.restates else None
+            if rule is not self and source is not None:
+                out.update(source())
+        self.restated = frozenset(out)
 
 
 def default_setting(tx: Terminology) -> str:

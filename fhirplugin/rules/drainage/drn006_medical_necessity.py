@@ -44,13 +44,6 @@ class MedicalNecessity(Rule):
     severity = Severity.WARNING
     issue_type = "business-rule"
 
-    def __init__(self, severity: Severity | None = None) -> None:
-        super().__init__(severity)
-        self._site_rule_runs = False
-
-    def prepare(self, rules: list[Rule]) -> None:
-        self._site_rule_runs = any(r.id == _SITE_RULE for r in rules)
-
     def check(self, ctx: RuleContext) -> Iterator[Finding]:
         icd = ctx.tx.icd
         for line in drainage_lines(ctx.submission):
@@ -75,7 +68,7 @@ class MedicalNecessity(Rule):
                 continue  # no ICD-10-CM to judge, or only invalid codes (GEN003)
             if any(ctx.tx.valuesets.contains(dc.dx_valueset, ICD10CM, c.code) for c in valid):
                 continue
-            if self._site_rule_runs and line.code is not None:
+            if _SITE_RULE in self.peers and line.code is not None:
                 decision = decided_code(ctx.submission, ctx.tx, line, dc)
                 if decision is not None and code not in decision.expected:
                     continue  # DRN004: the documented site calls for another code
