@@ -80,6 +80,7 @@ class Terminology:
     ptp_tables: dict[str, PtpTable] = field(default_factory=dict)
     mue_tables: dict[str, MueTable] = field(default_factory=dict)
     default_setting: str = "practitioner"  # the configured NCCI setting (``[terminology] ncci_table``)
+    store: object | None = None  # the CmsStore queried, when one is loaded
     icd = icd  # module with is_valid / is_billable / title / is_descendant_or_self
 
     def ptp_for(self, setting: str) -> PtpTable:
@@ -95,18 +96,34 @@ class Terminology:
         return table if table is not None else MueTable.empty()
 
     def releases(self) -> list[ReleaseInfo]:
-        """Every loaded release of every table, built-in excerpts included."""
+        """Every loaded release of every table: the store's, then the in-memory ones (built-in
+        excerpts and files read at start-up)."""
         out: list[ReleaseInfo] = []
+        if self.store is not None:
+            from fhirplugin.tx.cmsstore import _release_end
+
+            for r in self.store.all_releases():
+                out.append(
+                    ReleaseInfo(
+                        r.kind,
+                        r.setting,
+                        r.release,
+                        r.rows,
+                        r.start,
+                        _release_end(self.store, r),
+                        str(self.store.path),
+                    )
+                )
         for setting in PTP_SETTINGS:
             table = self.ptp_tables.get(setting)
             if table is not None:
-                out.extend(_releases_of(table, "ptp", setting))
+                out.extend(_releases_of(getattr(table, "fallback", table), "ptp", setting))
         for setting in MUE_SETTINGS:
             table = self.mue_tables.get(setting)
             if table is not None:
-                out.extend(_releases_of(table, "mue", setting))
+                out.extend(_releases_of(getattr(table, "fallback", table), "mue", setting))
         for name, table in (("aoc", self.aoc), ("pfs", self.pfs), ("hcpcs", self.hcpcs)):
-            out.extend(_releases_of(table, name, ""))
+            out.extend(_releases_of(getattr(table, "fallback", table), name, ""))
         out.append(
             ReleaseInfo(
                 "modifiers",
@@ -132,7 +149,10 @@ class Terminology:
         pfs_paths: list[Path] | tuple[Path, ...] = (),
         hcpcs_paths: list[Path] | tuple[Path, ...] = (),
         modifier_paths: list[Path] | tuple[Path, ...] = (),
+        store: Path | None = None,
     ) -> Terminology:
+        """The built-in tables, with ``*_paths`` (CMS files) read into memory over them, and the CMS
+        store at ``store`` (see :mod:`fhirplugin.tx.cmsstore`) queried over both when given."""
         setting = setting_of(ncci_table, PTP_SETTINGS)
         cpt = CptTable.builtin()
         if cpt_file:
@@ -162,7 +182,27 @@ class Terminology:
         modifiers = ModifierTable.builtin()
         if modifier_paths:
             modifiers = ModifierTable.load_cms([Path(p) for p in modifier_paths])
+        cms = None
+        if store is not None:
+            from fhirplugin.tx import cmsstore as cs
+
+            cms = cs.CmsStore(Path(store))
+            for kind in PTP_SETTINGS:
+                if cms.has("ptp", kind):
+                    ptp_tables[kind] = cs.StorePtpTable(cms, kind, ptp_tables[kind])
+            for kind in MUE_SETTINGS:
+                if cms.has("mue", kind):
+                    mue_tables[kind] = cs.StoreMueTable(cms, kind, mue_tables[kind])
+            if cms.has("aoc"):
+                aoc = cs.StoreAocTable(cms, aoc)
+            if cms.has("pfs"):
+                pfs = cs.StorePfsTable(cms, pfs)
+            if cms.has("hcpcs"):
+                hcpcs = cs.StoreHcpcsTable(cms, hcpcs)
+            if cms.has("modifiers"):
+                modifiers = _store_modifiers(cms, modifiers)
         return cls(
+            store=cms,
             cpt=cpt,
             modifiers=modifiers,
             ptp=ptp_tables[setting],
@@ -179,23 +219,69 @@ class Terminology:
 
     @classmethod
     def from_settings(cls, settings) -> Terminology:
+        """The terminology ``settings.terminology`` describes. CMS files named by the ``*_paths`` keys
+        are compiled into the store on first use (again only when a file's path, size or time
+        changes) and queried there; when the store cannot be written they are read into memory."""
         t = settings.terminology
-        extra = {
-            name: list(getattr(t, name, ()) or ())
-            for name in ("aoc_paths", "pfs_paths", "hcpcs_paths", "modifier_paths")
+        configured = {
+            "ptp": list(t.ptp_paths),
+            "mue": list(t.mue_paths),
+            "aoc": list(t.aoc_paths),
+            "pfs": list(t.pfs_paths),
+            "hcpcs": list(t.hcpcs_paths),
+            "modifiers": list(t.modifier_paths),
         }
+        from fhirplugin.tx import cmsstore
+
+        store = Path(t.store) if t.store else cmsstore.default_store_path()
+        in_memory = configured
         if (
-            not (t.cpt_file or t.ptp_paths or t.mue_paths or any(extra.values()))
-            and t.ncci_table == "practitioner"
+            store is not None
+            and any(configured.values())
+            and cmsstore.compile_configured(store, configured, setting_of(t.ncci_table, PTP_SETTINGS))
         ):
+            in_memory = {k: [] for k in configured}
+        if t.store and not Path(t.store).is_file():
+            raise cmsstore.StoreError(
+                f"store {t.store}: not found (run `fhirplugin data import --store {t.store} …`)"
+            )
+        use_store = store if store is not None and store.is_file() else None
+        if not (t.cpt_file or any(in_memory.values()) or use_store) and t.ncci_table == "practitioner":
             return default_terminology()
         return cls.load(
             cpt_file=t.cpt_file,
-            ptp_paths=t.ptp_paths,
-            mue_paths=t.mue_paths,
+            ptp_paths=in_memory["ptp"],
+            mue_paths=in_memory["mue"],
             ncci_table=t.ncci_table,
-            **extra,
+            aoc_paths=in_memory["aoc"],
+            pfs_paths=in_memory["pfs"],
+            hcpcs_paths=in_memory["hcpcs"],
+            modifier_paths=in_memory["modifiers"],
+            store=use_store,
         )
+
+
+def _store_modifiers(cms, base: ModifierTable) -> ModifierTable:
+    """``base`` with every modifier of the store's modifier releases added; complete when they hold
+    Level I and Level II modifiers."""
+    from fhirplugin.tx.modifier_lists import _entry
+
+    merged = {m.code: m for m in base}
+    levels: set[str] = set()
+    for r in cms.releases("modifiers"):
+        for code, level, description, category in cms.conn().execute(
+            "SELECT code, level, description, category FROM modifiers WHERE rel = ?", (r.id,)
+        ):
+            levels.add(level)
+            if code not in merged:
+                merged[code] = _entry(
+                    code,
+                    "cpt" if level == "I" else "hcpcs",
+                    description,
+                    category,
+                    f"CMS modifier list {r.release}".strip(),
+                )
+    return ModifierTable(merged, complete=base.complete or levels >= {"I", "II"})
 
 
 def _mue_setting(table: MueTable) -> str | None:
