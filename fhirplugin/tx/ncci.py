@@ -429,11 +429,16 @@ def iter_ptp_fields(name: str, text: str) -> Iterator[tuple[int, str, str, str, 
             if fields is None:
                 continue
             c1, c2, flag, eff, dele, indicator, rationale = fields
-        if dele != "*" and dele < eff and indicator != "9" and _DATE8.fullmatch(eff) and _DATE8.fullmatch(dele):
+        if (
+            dele != "*"
+            and dele < eff
+            and indicator != "9"
+            and _DATE8.fullmatch(eff)
+            and _DATE8.fullmatch(dele)
+        ):
             # indicator 9 rows are edits CMS deleted retroactively (never in force): kept as they are
             raise NcciFileError(
-                f"{name}: line {lineno}: effective date {eff} is after the deletion date {dele} "
-                f"({c1}/{c2})"
+                f"{name}: line {lineno}: effective date {eff} is after the deletion date {dele} ({c1}/{c2})"
             )
         yield lineno, c1, c2, flag, eff, dele, indicator, rationale
 

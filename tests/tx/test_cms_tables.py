@@ -324,7 +324,9 @@ def test_hcpcs_reader_joins_continuation_records(tmp_path: Path) -> None:
 
 def test_full_modifier_list_makes_the_table_complete(shared: Path) -> None:
     path = shared / CMS / "hcpcs-modifiers-2024.csv"
-    listed = {r["modifier"] for r in shared_csv(shared, "hcpcs-modifiers-2024.csv") if len(r["modifier"]) == 2}
+    listed = {
+        r["modifier"] for r in shared_csv(shared, "hcpcs-modifiers-2024.csv") if len(r["modifier"]) == 2
+    }
     mods = ModifierTable.load_cms(path)
     assert mods.complete
     assert {m.code for m in mods} == listed | {m.code for m in ModifierTable.builtin()}
