@@ -138,10 +138,38 @@ def _int_date(d: date | None) -> int | None:
     return None if d is None else d.year * 10000 + d.month * 100 + d.day
 
 
+_DATES: dict[int, date | None] = {}
+
+
 def _date_int(v: int | None) -> date | None:
-    if v is None or v == _OPEN or v == 0:
+    if v is None:
         return None
-    return date(v // 10000, v // 100 % 100, v % 100)
+    hit = _DATES.get(v, _DATES)
+    if hit is not _DATES:
+        return hit
+    d = None if v == _OPEN or v == 0 else date(v // 10000, v // 100 % 100, v % 100)
+    if len(_DATES) < 100_000:
+        _DATES[v] = d
+    return d
+
+
+_MISS = object()
+
+
+class _Lru(dict):
+    """A small bounded cache (cleared when full): answers repeat across the claims of a batch."""
+
+    __slots__ = ("limit",)
+
+    def __init__(self, limit: int = 8192) -> None:
+        super().__init__()
+        self.limit = limit
+
+    def put(self, key, value):
+        if len(self) >= self.limit:
+            self.clear()
+        self[key] = value
+        return value
 
 
 # ===================================================================================================
@@ -168,6 +196,7 @@ class CmsStore:
         self._pid = -1
         self._releases: list[_Release] = []
         self._rationales: dict[int, str] = {}
+        self._picks = _Lru(4096)
         self._check()
 
     def __getstate__(self) -> dict:
@@ -179,6 +208,7 @@ class CmsStore:
         self._pid = -1
         self._releases = []
         self._rationales = {}
+        self._picks = _Lru(4096)
         self._check()
 
     # -- connection -----------------------------------------------------------------------------
@@ -201,6 +231,7 @@ class CmsStore:
             conn = sqlite3.connect(
                 f"{self.path.resolve().as_uri()}?mode=ro&immutable=1", uri=True, check_same_thread=False
             )
+            conn.execute("PRAGMA mmap_size = 268435456")  # pages read by mapping, no read() per page
             app_id = conn.execute("PRAGMA application_id").fetchone()[0]
             version = conn.execute("PRAGMA user_version").fetchone()[0]
         except sqlite3.DatabaseError as exc:
@@ -230,12 +261,16 @@ class CmsStore:
     def pick(self, kind: str, setting: str, dos: date | None) -> _Release | None:
         """The release in force on ``dos``: the newest whose first day is on or before it (None: today);
         the oldest when ``dos`` is before every release; None when the table has no release."""
+        key = (kind, setting, dos)
+        hit = self._picks.get(key, _MISS)
+        if hit is not _MISS:
+            return hit
         found = self.releases(kind, setting)
         if not found:
-            return None
+            return self._picks.put(key, None)
         day = dos or date.today()
         live = [r for r in found if (r.start or date.min) <= day]
-        return live[-1] if live else found[0]
+        return self._picks.put(key, live[-1] if live else found[0])
 
     def has(self, kind: str, setting: str = "") -> bool:
         return any(r.kind == kind and r.setting == setting for r in self._releases)
@@ -248,6 +283,10 @@ class CmsStore:
 
     def __repr__(self) -> str:
         return f"<CmsStore {self.path} {len(self._releases)} releases>"
+
+
+def _pair_key(e: PtpEdit) -> tuple[str, str]:
+    return (e.column1, e.column2)
 
 
 def _dos_ok(eff: int, dele: int, day: int | None) -> bool:
@@ -263,6 +302,16 @@ class StorePtpTable:
     def __init__(self, store: CmsStore, setting: str, fallback: PtpTable) -> None:
         self.store, self.setting, self.fallback = store, setting, fallback
         self.table = _TABLE_OF_SETTING[setting]
+        # bounded caches: code sets and edits repeat across the claims of a batch
+        self._pairs = _Lru(8192)  # (release id, codes) -> {(c1, c2): rows}
+        self._edits = _Lru(16384)  # (release id, c1, c2, row) -> PtpEdit
+        self._fallback_c1 = frozenset(e.column1 for e in fallback)  # the built-in excerpt: a few codes
+
+    def __getstate__(self) -> dict:
+        return {"store": self.store, "setting": self.setting, "fallback": self.fallback}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__(state["store"], state["setting"], state["fallback"])
 
     def _edit(self, rel: _Release, c1: str, c2: str, row: tuple) -> PtpEdit:
         eff, dele, ind, prior, rat = row
@@ -283,6 +332,8 @@ class StorePtpTable:
     def _choose(self, rows: list[tuple], dos: date | None) -> tuple | None:
         """The row in force on ``dos`` among one pair's rows (newest first)."""
         day = _int_date(dos)
+        if len(rows) == 1:
+            return rows[0] if _dos_ok(rows[0][0], rows[0][1], day) else None
         rows = sorted(rows, key=lambda r: (r[0], r[1]), reverse=True)
         return next((r for r in rows if _dos_ok(r[0], r[1], day)), None)
 
@@ -315,22 +366,33 @@ class StorePtpTable:
         rel = self.store.pick("ptp", self.setting, dos)
         if rel is None:
             return self.fallback.among(wanted, dos)
-        marks = ",".join("?" * len(wanted))
-        cur = self.store.conn().execute(
-            f"SELECT c1, c2, eff, del, ind, prior, rat FROM ptp WHERE rel = ? AND c1 IN ({marks}) "
-            f"AND c2 IN ({marks})",
-            (rel.id, *wanted, *wanted),
-        )
-        pairs: dict[tuple[str, str], list[tuple]] = {}
-        for c1, c2, *rest in cur:
-            pairs.setdefault((c1, c2), []).append(tuple(rest))
+        key = (rel.id, tuple(wanted))
+        pairs = self._pairs.get(key)
+        if pairs is None:
+            marks = ",".join("?" * len(wanted))
+            cur = self.store.conn().execute(
+                f"SELECT c1, c2, eff, del, ind, prior, rat FROM ptp WHERE rel = ? AND c1 IN ({marks}) "
+                f"AND c2 IN ({marks})",
+                (rel.id, *wanted, *wanted),
+            )
+            pairs = {}
+            for c1, c2, *rest in cur:
+                pairs.setdefault((c1, c2), []).append(tuple(rest))
+            self._pairs.put(key, pairs)
         found = []
+        edits = self._edits
         for (c1, c2), rows in pairs.items():
             hit = self._choose(rows, dos)
             if hit is not None:
-                found.append(self._edit(rel, c1, c2, hit))
-        found.extend(e for e in self.fallback.among(wanted, dos) if (e.column1, e.column2) not in pairs)
-        return sorted(found, key=lambda e: (e.column1, e.column2))
+                ekey = (rel.id, c1, c2, hit)
+                edit = edits.get(ekey)
+                if edit is None:
+                    edit = edits.put(ekey, self._edit(rel, c1, c2, hit))
+                found.append(edit)
+        if not self._fallback_c1.isdisjoint(wanted):
+            found.extend(e for e in self.fallback.among(wanted, dos) if (e.column1, e.column2) not in pairs)
+        found.sort(key=_pair_key)
+        return found
 
     def column2_for(self, column1: str, dos: date | None) -> list[PtpEdit]:
         c1 = _norm(column1)
@@ -381,22 +443,34 @@ class StoreMueTable:
     def __init__(self, store: CmsStore, setting: str, fallback: MueTable) -> None:
         self.store, self.setting, self.fallback = store, setting, fallback
         self.table = _TABLE_OF_SETTING[setting]
+        self._cache = _Lru(8192)  # (release id, code as asked) -> entry or None
+
+    def __getstate__(self) -> dict:
+        return {"store": self.store, "setting": self.setting, "fallback": self.fallback}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__(state["store"], state["setting"], state["fallback"])
 
     def get(self, code: str, dos: date | None = None) -> MueEntry | None:
         if not isinstance(code, str):
             return None
-        c = _norm(code)
         rel = self.store.pick("mue", self.setting, dos)
         if rel is None:
-            return self.fallback.get(c, dos)
+            return self.fallback.get(code, dos)
+        key = (rel.id, code)
+        hit = self._cache.get(key, _MISS)
+        if hit is not _MISS:
+            return hit
+        c = _norm(code)
         row = (
             self.store.conn()
             .execute("SELECT value, mai, rat FROM mue WHERE rel = ? AND code = ?", (rel.id, c))
             .fetchone()
         )
         if row is None:
-            return self.fallback.get(c, dos)
-        return MueEntry(c, row[0], row[1], row[2], "CMS NCCI MUE", True, self.table, rel.release)
+            return self._cache.put(key, self.fallback.get(c, dos))
+        entry = MueEntry(c, row[0], row[1], row[2], "CMS NCCI MUE", True, self.table, rel.release)
+        return self._cache.put(key, entry)
 
     def __contains__(self, code: object) -> bool:
         return isinstance(code, str) and self.get(code) is not None
@@ -675,15 +749,17 @@ def import_files(
         raise ValueError(f"unknown table {kind!r}; expected one of {', '.join(KINDS)}")
     if store_path.exists():
         CmsStore(store_path)  # refuses a store of another format before anything is read
-    groups = _groups(expand(paths), kind=kind, setting=setting, release=release)
-    if not groups:
-        raise CmsFileError("no files to import")
+    files = expand(paths)
+    # the temporary file first: an unwritable folder fails before any file is read
     store_path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=".cms-store-", suffix=".tmp", dir=store_path.parent)
     os.close(fd)
     tmp = Path(tmp_name)
     done: list[tuple[str, str, str, int]] = []
     try:
+        groups = _groups(files, kind=kind, setting=setting, release=release)
+        if not groups:
+            raise CmsFileError("no files to import")
         if store_path.exists():
             shutil.copyfile(store_path, tmp)
             conn = sqlite3.connect(tmp, isolation_level=None)

@@ -241,7 +241,7 @@ class Terminology:
             and cmsstore.compile_configured(store, configured, setting_of(t.ncci_table, PTP_SETTINGS))
         ):
             in_memory = {k: [] for k in configured}
-        if t.store and not Path(t.store).is_file():
+        if t.store and not Path(t.store).is_file() and not any(configured.values()):
             raise cmsstore.StoreError(
                 f"store {t.store}: not found (run `fhirplugin data import --store {t.store} …`)"
             )
