@@ -43,6 +43,9 @@ from fhirplugin.tx.cms import (
     PfsRow,
     PfsTable,
     aoc_edit_from_rows,
+    content_of,
+    drop_twin_workbooks,
+    head_text,
     read_anweb,
     read_aoc,
     read_pfs,
@@ -54,7 +57,6 @@ from fhirplugin.tx.ncci import (
     NcciFileError,
     PtpEdit,
     PtpTable,
-    _decode,
     _members,
     _norm,
     _parse_mue,
@@ -640,7 +642,7 @@ def _file_stamp(path: Path) -> dict:
     return {"path": str(path.resolve()), "size": st.st_size, "mtime": int(st.st_mtime)}
 
 
-_SKIPPED_IN_FOLDERS = (".pdf", ".xlsx", ".xls", ".docx", ".doc", ".md", ".html", ".htm", ".json")
+_SKIPPED_IN_FOLDERS = (".pdf", ".xls", ".docx", ".doc", ".md", ".html", ".htm", ".json")
 
 
 def expand(paths: Iterable[Path]) -> list[Path]:
@@ -663,13 +665,15 @@ def expand(paths: Iterable[Path]) -> list[Path]:
 def _groups(files: list[Path], *, kind: str | None, setting: str | None, release: str | None) -> list[_Group]:
     groups: dict[tuple[str, str, str], _Group] = {}
     for path in files:
-        if path.suffix.lower() not in (".txt", ".csv", ".zip"):
-            raise CmsFileError(f"{path}: not a CMS data file fhirplugin reads (expected .txt, .csv or .zip)")
-        members = list(_members(path, (".txt", ".csv"), in_folder=False))
+        if path.suffix.lower() not in (".txt", ".csv", ".xlsx", ".zip"):
+            raise CmsFileError(
+                f"{path}: not a CMS data file fhirplugin reads (expected .txt, .csv, .xlsx or .zip)"
+            )
+        members = drop_twin_workbooks(list(_members(path, (".txt", ".csv", ".xlsx"), in_folder=False)))
         used = 0
         for name, data in members:
-            text = _decode(data)
-            sniffed = sniff_kind(name, text)
+            text = content_of(name, data)
+            sniffed = sniff_kind(name, head_text(text))
             if kind and sniffed and sniffed != kind:
                 raise CmsFileError(f"{name}: this is {_LABELS[sniffed]}, not {_LABELS[kind]}")
             k = kind or sniffed
@@ -696,6 +700,10 @@ def _groups(files: list[Path], *, kind: str | None, setting: str | None, release
                 s = setting or _mue_setting_of(name, text)
             elif k not in ("ptp", "mue"):
                 s = ""
+            if k in ("ptp", "mue") and not isinstance(text, str):
+                raise CmsFileError(
+                    f"{name}: read the {k.upper()} table from CMS's .txt/.csv file, not the workbook"
+                )
             rel = release or detect_release(k, name)
             if not rel:
                 raise CmsFileError(f"{name}: cannot tell the CMS release from the file name: pass --release")

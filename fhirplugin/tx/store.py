@@ -117,13 +117,22 @@ class Terminology:
         for setting in PTP_SETTINGS:
             table = self.ptp_tables.get(setting)
             if table is not None:
-                out.extend(_releases_of(getattr(table, "fallback", table), "ptp", setting))
+                table = getattr(table, "fallback", table)
+                builtin = table is load_builtin(setting)[0]
+                out.extend(_releases_of(table, "ptp", setting, builtin))
         for setting in MUE_SETTINGS:
             table = self.mue_tables.get(setting)
             if table is not None:
-                out.extend(_releases_of(getattr(table, "fallback", table), "mue", setting))
-        for name, table in (("aoc", self.aoc), ("pfs", self.pfs), ("hcpcs", self.hcpcs)):
-            out.extend(_releases_of(getattr(table, "fallback", table), name, ""))
+                table = getattr(table, "fallback", table)
+                builtin = table is load_builtin(setting)[1]
+                out.extend(_releases_of(table, "mue", setting, builtin))
+        for name, table, builtin in (
+            ("aoc", self.aoc, builtin_aoc()),
+            ("pfs", self.pfs, builtin_pfs()),
+            ("hcpcs", self.hcpcs, builtin_hcpcs()),
+        ):
+            table = getattr(table, "fallback", table)
+            out.extend(_releases_of(table, name, "", table is builtin))
         out.append(
             ReleaseInfo(
                 "modifiers",
@@ -132,7 +141,7 @@ class Terminology:
                 len(self.modifiers),
                 None,
                 None,
-                "in memory",
+                "in memory" if self.modifiers.complete else "built-in excerpt",
             )
         )
         return [r for r in out if r.rows]
@@ -291,7 +300,7 @@ def _mue_setting(table: MueTable) -> str | None:
     return None
 
 
-def _releases_of(table, name: str, setting: str) -> list[ReleaseInfo]:
+def _releases_of(table, name: str, setting: str, builtin: bool) -> list[ReleaseInfo]:
     """ReleaseInfo rows of an in-memory table (rows grouped by their ``release``)."""
     if hasattr(table, "releases"):
         return table.releases()
@@ -305,7 +314,9 @@ def _releases_of(table, name: str, setting: str) -> list[ReleaseInfo]:
         for item in table:
             counts[item.release] = counts.get(item.release, 0) + 1
     return [
-        ReleaseInfo(name, setting, rel, n, release_start(rel), None, "in memory")
+        ReleaseInfo(
+            name, setting, rel, n, release_start(rel), None, "built-in excerpt" if builtin else "in memory"
+        )
         for rel, n in sorted(counts.items())
     ]
 

@@ -470,3 +470,16 @@ def test_validate_uses_the_store(tmp_path: Path, store: Path) -> None:
     cfg.write_text(f'[terminology]\nstore = "{store}"\n')
     proc = run("validate", "--config", str(cfg), str(claim))
     assert proc.returncode == 0, proc.stderr
+
+
+def test_import_reads_cms_workbooks(tmp_path: Path) -> None:
+    from test_cms_tables import AOC_HEADER as HEADER
+    from test_cms_tables import write_xlsx
+
+    book = write_xlsx(
+        tmp_path / "AOC_V2024Q3-MCR.xlsx",
+        [HEADER.split("\t"), ["49435", None, "49324", None, 1, date(2024, 1, 1), None, None]],
+    )
+    path = tmp_path / "s.sqlite3"
+    assert import_files(path, [book]) == [("aoc", "", "2024 Q3", 1)]
+    assert Terminology.load(store=path).aoc.get("49435", date(2024, 7, 1)).primaries == frozenset({"49324"})
