@@ -307,7 +307,8 @@ class StorePtpTable:
         # bounded caches: code sets and edits repeat across the claims of a batch
         self._pairs = _Lru(8192)  # (release id, codes) -> {(c1, c2): rows}
         self._edits = _Lru(16384)  # (release id, c1, c2, row) -> PtpEdit
-        self._fallback_c1 = frozenset(e.column1 for e in fallback)  # the built-in excerpt: a few codes
+        # the column-1 codes of an in-memory fallback (the built-in excerpt: a few); None: ask it always
+        self._fallback_c1 = frozenset(e.column1 for e in fallback) if isinstance(fallback, PtpTable) else None
 
     def __getstate__(self) -> dict:
         return {"store": self.store, "setting": self.setting, "fallback": self.fallback}
@@ -391,7 +392,7 @@ class StorePtpTable:
                 if edit is None:
                     edit = edits.put(ekey, self._edit(rel, c1, c2, hit))
                 found.append(edit)
-        if not self._fallback_c1.isdisjoint(wanted):
+        if self._fallback_c1 is None or not self._fallback_c1.isdisjoint(wanted):
             found.extend(e for e in self.fallback.among(wanted, dos) if (e.column1, e.column2) not in pairs)
         found.sort(key=_pair_key)
         return found
@@ -662,7 +663,14 @@ def expand(paths: Iterable[Path]) -> list[Path]:
     return out
 
 
-def _groups(files: list[Path], *, kind: str | None, setting: str | None, release: str | None) -> list[_Group]:
+def _groups(
+    files: list[Path],
+    *,
+    kind: str | None,
+    setting: str | None,
+    release: str | None,
+    default_release: str | None = None,
+) -> list[_Group]:
     groups: dict[tuple[str, str, str], _Group] = {}
     for path in files:
         if path.suffix.lower() not in (".txt", ".csv", ".xlsx", ".zip"):
@@ -705,7 +713,9 @@ def _groups(files: list[Path], *, kind: str | None, setting: str | None, release
                     f"{name}: read the {k.upper()} table from CMS's .txt/.csv file, not the workbook"
                 )
             rel = release or detect_release(k, name)
-            if not rel:
+            if not rel and default_release is not None:
+                rel = default_release
+            if rel is None:
                 raise CmsFileError(f"{name}: cannot tell the CMS release from the file name: pass --release")
             g = groups.setdefault((k, s, rel), _Group(k, s, rel, [], []))
             g.members.append((name, text))
@@ -750,14 +760,27 @@ def import_files(
     """Read CMS files and write them into the store at ``store_path`` (created when missing), one
     release per (table, setting, release), replacing a release of the same key. Atomic: on any
     error the previous store is left as it was. Returns (table, setting, release, rows) imported."""
-    from fhirplugin import __version__
-
-    store_path = Path(store_path)
     if kind is not None and kind not in KINDS:
         raise ValueError(f"unknown table {kind!r}; expected one of {', '.join(KINDS)}")
-    if store_path.exists():
+    return _import(Path(store_path), [(list(paths), kind, setting, release, None)])
+
+
+def _import(
+    store_path: Path,
+    specs: list[tuple[list[Path], str | None, str | None, str | None, str | None]],
+    *,
+    fresh: bool = False,
+    meta: dict[str, str] | None = None,
+) -> list[tuple[str, str, str, int]]:
+    """``specs``: (paths, kind, setting, release, release when the names do not say). ``fresh``:
+    build a new store instead of adding to the one there."""
+    from fhirplugin import __version__
+
+    if store_path.exists() and not fresh:
         CmsStore(store_path)  # refuses a store of another format before anything is read
-    files = expand(paths)
+    expanded = [
+        (expand(paths), kind, setting, release, default) for paths, kind, setting, release, default in specs
+    ]
     # the temporary file first: an unwritable folder fails before any file is read
     store_path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=".cms-store-", suffix=".tmp", dir=store_path.parent)
@@ -765,15 +788,18 @@ def import_files(
     tmp = Path(tmp_name)
     done: list[tuple[str, str, str, int]] = []
     try:
-        groups = _groups(files, kind=kind, setting=setting, release=release)
+        groups = []
+        for files, kind, setting, release, default in expanded:
+            groups.extend(
+                _groups(files, kind=kind, setting=setting, release=release, default_release=default)
+            )
         if not groups:
             raise CmsFileError("no files to import")
-        if store_path.exists():
+        if store_path.exists() and not fresh:
             shutil.copyfile(store_path, tmp)
-            conn = sqlite3.connect(tmp, isolation_level=None)
         else:
             tmp.unlink()
-            conn = sqlite3.connect(tmp, isolation_level=None)
+        conn = sqlite3.connect(tmp, isolation_level=None)
         try:
             conn.execute("PRAGMA journal_mode = OFF")
             conn.execute("PRAGMA synchronous = OFF")
@@ -781,6 +807,8 @@ def import_files(
                 _new_store(conn, __version__)
             conn.execute("BEGIN")
             conn.execute("UPDATE meta SET value = ? WHERE key = 'fhirplugin'", (__version__,))
+            for key, value in (meta or {}).items():
+                conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
             for g in groups:
                 done.append((g.kind, g.setting, g.release, _write_group(conn, g)))
             conn.execute("COMMIT")
@@ -957,42 +985,65 @@ def _write_modifiers(conn: sqlite3.Connection, rel: int, name: str, text: str, g
 # ===================================================================================================
 # [terminology] *_paths compiled on first use
 # ===================================================================================================
-def compile_configured(store_path: Path, configured: dict[str, list[Path]], ncci_setting: str) -> bool:
-    """Make sure the files of ``configured`` (kind -> paths, from the ``[terminology]`` keys) are in
-    the store, importing those whose path, size or modification time the store has not seen.
-    Returns True when the store now holds them; False (with a log message) when it cannot be written,
-    so the caller reads the files into memory instead. File errors propagate (CmsFileError)."""
-    wanted: list[tuple[str, list[Path]]] = [(k, v) for k, v in configured.items() if v]
-    if not wanted:
-        return True
-    seen: set[str] = set()
-    if store_path.is_file():
-        store = CmsStore(store_path)
-        for r in store.all_releases():
-            for f in json.loads(r.files or "[]"):
-                seen.add(json.dumps(f, sort_keys=True))
-    todo: list[tuple[str, list[Path]]] = []
-    for kind, paths in wanted:
-        files = expand(paths)
-        stamps = {json.dumps(_file_stamp(f), sort_keys=True) for f in files}
-        relevant = {
-            s for s in stamps if Path(json.loads(s)["path"]).suffix.lower() in (".txt", ".csv", ".zip")
-        }
-        if not relevant <= seen:
-            todo.append((kind, files))
-    if not todo:
-        return True
+COMPILE_MIN_BYTES = 4_000_000  # configured files smaller than this together are read into memory
+_KEEP_PATH_STORES = 8
+
+
+def compile_configured(configured: dict[str, list[Path]], ncci_setting: str) -> Path | None:
+    """The store compiled from the files of ``configured`` (kind -> paths, the ``[terminology]``
+    ``*_paths`` keys), built on first use in the cache folder (``cms-paths-<key>.sqlite3``, one per
+    list of paths) and built again only when a file's path, size or modification time changes.
+
+    None, so that the caller reads the files into memory, when nothing is configured, when the files
+    are small (under ``COMPILE_MIN_BYTES`` together: reading them is quicker than a store), when the
+    cache is off, or when the store cannot be written (logged). File errors propagate
+    (CmsFileError). A file whose name does not say its release is imported with the release ""."""
+    wanted = [(k, list(v)) for k, v in configured.items() if v]
+    default = default_store_path()
+    if not wanted or default is None:
+        return None
+    files = {k: expand(v) for k, v in wanted}
+    stamps = sorted(
+        (k, _file_stamp(f)["path"], _file_stamp(f)["size"], _file_stamp(f)["mtime"])
+        for k, fs in files.items()
+        for f in fs
+    )
+    if sum(st[2] for st in stamps) < COMPILE_MIN_BYTES:
+        return None
+    import hashlib
+
+    key = hashlib.sha256(json.dumps([(k, [str(Path(p).resolve()) for p in v]) for k, v in wanted]).encode())
+    path = default.parent / f"cms-paths-{key.hexdigest()[:16]}.sqlite3"
+    signature = json.dumps(stamps)
+    if path.is_file():
+        with contextlib.suppress(StoreError, sqlite3.DatabaseError):
+            store = CmsStore(path)
+            row = store.conn().execute("SELECT value FROM meta WHERE key = 'sources'").fetchone()
+            if row and row[0] == signature:
+                return path
+    specs = []
+    for kind, fs in files.items():
+        setting = None
+        if kind == "ptp" and not any(ptp_table_from_name(f.name) for f in fs):
+            setting = ncci_setting
+        specs.append((fs, kind, setting, None, ""))
     try:
-        for kind, files in todo:
-            setting = None
-            if kind == "ptp" and not any(ptp_table_from_name(f.name) for f in files):
-                setting = ncci_setting
-            import_files(store_path, files, kind=kind, setting=setting)
-            log.info("compiled %s files %s into the store %s", kind, ", ".join(map(str, files)), store_path)
+        _import(path, specs, fresh=True, meta={"sources": signature})
     except OSError as exc:
-        log.warning("cannot write the CMS store %s (%s); reading the files into memory", store_path, exc)
-        return False
-    return True
+        log.warning("cannot write the CMS store %s (%s); reading the files into memory", path, exc)
+        return None
+    log.info("compiled %s into the store %s", ", ".join(k for k, _ in wanted), path)
+    _prune(default.parent, keep=path)
+    return path
+
+
+def _prune(folder: Path, keep: Path) -> None:
+    """Remove all but the newest few ``cms-paths-*`` stores (configurations no longer used)."""
+    with contextlib.suppress(OSError):
+        old = sorted(folder.glob("cms-paths-*.sqlite3"), key=lambda p: p.stat().st_mtime, reverse=True)
+        for p in old[_KEEP_PATH_STORES:]:
+            if p != keep:
+                p.unlink()
 
 
 def _release_end(store: CmsStore, r: _Release) -> date | None:

@@ -80,7 +80,8 @@ class Terminology:
     ptp_tables: dict[str, PtpTable] = field(default_factory=dict)
     mue_tables: dict[str, MueTable] = field(default_factory=dict)
     default_setting: str = "practitioner"  # the configured NCCI setting (``[terminology] ncci_table``)
-    store: object | None = None  # the CmsStore queried, when one is loaded
+    store: object | None = None  # the CmsStore asked first, when one is loaded
+    stores: tuple = ()  # every CmsStore queried, in the order they are asked
     icd = icd  # module with is_valid / is_billable / title / is_descendant_or_self
 
     def ptp_for(self, setting: str) -> PtpTable:
@@ -99,10 +100,10 @@ class Terminology:
         """Every loaded release of every table: the store's, then the in-memory ones (built-in
         excerpts and files read at start-up)."""
         out: list[ReleaseInfo] = []
-        if self.store is not None:
-            from fhirplugin.tx.cmsstore import _release_end
+        from fhirplugin.tx.cmsstore import _release_end
 
-            for r in self.store.all_releases():
+        for cms in self.stores:
+            for r in cms.all_releases():
                 out.append(
                     ReleaseInfo(
                         r.kind,
@@ -110,20 +111,20 @@ class Terminology:
                         r.release,
                         r.rows,
                         r.start,
-                        _release_end(self.store, r),
-                        str(self.store.path),
+                        _release_end(cms, r),
+                        str(cms.path),
                     )
                 )
         for setting in PTP_SETTINGS:
             table = self.ptp_tables.get(setting)
             if table is not None:
-                table = getattr(table, "fallback", table)
+                table = _base(table)
                 builtin = table is load_builtin(setting)[0]
                 out.extend(_releases_of(table, "ptp", setting, builtin))
         for setting in MUE_SETTINGS:
             table = self.mue_tables.get(setting)
             if table is not None:
-                table = getattr(table, "fallback", table)
+                table = _base(table)
                 builtin = table is load_builtin(setting)[1]
                 out.extend(_releases_of(table, "mue", setting, builtin))
         for name, table, builtin in (
@@ -131,7 +132,7 @@ class Terminology:
             ("pfs", self.pfs, builtin_pfs()),
             ("hcpcs", self.hcpcs, builtin_hcpcs()),
         ):
-            table = getattr(table, "fallback", table)
+            table = _base(table)
             out.extend(_releases_of(table, name, "", table is builtin))
         out.append(
             ReleaseInfo(
@@ -158,10 +159,11 @@ class Terminology:
         pfs_paths: list[Path] | tuple[Path, ...] = (),
         hcpcs_paths: list[Path] | tuple[Path, ...] = (),
         modifier_paths: list[Path] | tuple[Path, ...] = (),
-        store: Path | None = None,
+        store: Path | list[Path] | None = None,
     ) -> Terminology:
         """The built-in tables, with ``*_paths`` (CMS files) read into memory over them, and the CMS
-        store at ``store`` (see :mod:`fhirplugin.tx.cmsstore`) queried over both when given."""
+        store(s) at ``store`` (see :mod:`fhirplugin.tx.cmsstore`) queried over both when given: a
+        code or pair the first store's release lacks is asked of the next, then of the tables below."""
         setting = setting_of(ncci_table, PTP_SETTINGS)
         cpt = CptTable.builtin()
         if cpt_file:
@@ -191,27 +193,30 @@ class Terminology:
         modifiers = ModifierTable.builtin()
         if modifier_paths:
             modifiers = ModifierTable.load_cms([Path(p) for p in modifier_paths])
-        cms = None
+        opened = []
         if store is not None:
             from fhirplugin.tx import cmsstore as cs
 
-            cms = cs.CmsStore(Path(store))
-            for kind in PTP_SETTINGS:
-                if cms.has("ptp", kind):
-                    ptp_tables[kind] = cs.StorePtpTable(cms, kind, ptp_tables[kind])
-            for kind in MUE_SETTINGS:
-                if cms.has("mue", kind):
-                    mue_tables[kind] = cs.StoreMueTable(cms, kind, mue_tables[kind])
-            if cms.has("aoc"):
-                aoc = cs.StoreAocTable(cms, aoc)
-            if cms.has("pfs"):
-                pfs = cs.StorePfsTable(cms, pfs)
-            if cms.has("hcpcs"):
-                hcpcs = cs.StoreHcpcsTable(cms, hcpcs)
-            if cms.has("modifiers"):
-                modifiers = _store_modifiers(cms, modifiers)
+            paths = [store] if isinstance(store, (str, Path)) else list(store)
+            opened = [cs.CmsStore(Path(p)) for p in paths]
+            for cms in reversed(opened):  # the first store is asked first, then the next, then built-in
+                for kind in PTP_SETTINGS:
+                    if cms.has("ptp", kind):
+                        ptp_tables[kind] = cs.StorePtpTable(cms, kind, ptp_tables[kind])
+                for kind in MUE_SETTINGS:
+                    if cms.has("mue", kind):
+                        mue_tables[kind] = cs.StoreMueTable(cms, kind, mue_tables[kind])
+                if cms.has("aoc"):
+                    aoc = cs.StoreAocTable(cms, aoc)
+                if cms.has("pfs"):
+                    pfs = cs.StorePfsTable(cms, pfs)
+                if cms.has("hcpcs"):
+                    hcpcs = cs.StoreHcpcsTable(cms, hcpcs)
+                if cms.has("modifiers"):
+                    modifiers = _store_modifiers(cms, modifiers)
         return cls(
-            store=cms,
+            store=opened[0] if opened else None,
+            stores=tuple(opened),
             cpt=cpt,
             modifiers=modifiers,
             ptp=ptp_tables[setting],
@@ -228,9 +233,11 @@ class Terminology:
 
     @classmethod
     def from_settings(cls, settings) -> Terminology:
-        """The terminology ``settings.terminology`` describes. CMS files named by the ``*_paths`` keys
-        are compiled into the store on first use (again only when a file's path, size or time
-        changes) and queried there; when the store cannot be written they are read into memory."""
+        """The terminology ``settings.terminology`` describes: the built-in tables; the files of the
+        ``*_paths`` keys, compiled on first use into a store of their own in the cache folder (again
+        only when a file's path, size or time changes; small files, or no writable cache: read into
+        memory); and the store ``fhirplugin data import`` wrote (``[terminology] store``, else the
+        default one in the cache folder when it exists). Configured files are asked first."""
         t = settings.terminology
         configured = {
             "ptp": list(t.ptp_paths),
@@ -242,20 +249,24 @@ class Terminology:
         }
         from fhirplugin.tx import cmsstore
 
-        store = Path(t.store) if t.store else cmsstore.default_store_path()
+        setting = setting_of(t.ncci_table, PTP_SETTINGS)
         in_memory = configured
-        if (
-            store is not None
-            and any(configured.values())
-            and cmsstore.compile_configured(store, configured, setting_of(t.ncci_table, PTP_SETTINGS))
-        ):
+        stores: list[Path] = []
+        compiled = cmsstore.compile_configured(configured, setting) if any(configured.values()) else None
+        if compiled is not None:
+            stores.append(compiled)
             in_memory = {k: [] for k in configured}
-        if t.store and not Path(t.store).is_file() and not any(configured.values()):
-            raise cmsstore.StoreError(
-                f"store {t.store}: not found (run `fhirplugin data import --store {t.store} …`)"
-            )
-        use_store = store if store is not None and store.is_file() else None
-        if not (t.cpt_file or any(in_memory.values()) or use_store) and t.ncci_table == "practitioner":
+        if t.store:
+            if not Path(t.store).is_file():
+                raise cmsstore.StoreError(
+                    f"store {t.store}: not found (run `fhirplugin data import --store {t.store} …`)"
+                )
+            stores.append(Path(t.store))
+        else:
+            imported = cmsstore.default_store_path()
+            if imported is not None and imported.is_file():
+                stores.append(imported)
+        if not (t.cpt_file or any(in_memory.values()) or stores) and t.ncci_table == "practitioner":
             return default_terminology()
         return cls.load(
             cpt_file=t.cpt_file,
@@ -266,7 +277,7 @@ class Terminology:
             pfs_paths=in_memory["pfs"],
             hcpcs_paths=in_memory["hcpcs"],
             modifier_paths=in_memory["modifiers"],
-            store=use_store,
+            store=stores or None,
         )
 
 
@@ -291,6 +302,13 @@ def _store_modifiers(cms, base: ModifierTable) -> ModifierTable:
                     f"CMS modifier list {r.release}".strip(),
                 )
     return ModifierTable(merged, complete=base.complete or levels >= {"I", "II"})
+
+
+def _base(table):
+    """The in-memory table under a chain of store tables."""
+    while hasattr(table, "fallback"):
+        table = table.fallback
+    return table
 
 
 def _mue_setting(table: MueTable) -> str | None:

@@ -179,7 +179,7 @@ def test_codes_the_store_lacks_fall_back_to_the_builtin_excerpt(store: Path) -> 
     builtin = Terminology.load()
     assert tx.mue.get("10030") == builtin.mue.get("10030")  # not in the imported MUE file
     assert tx.pfs.get("49411") == builtin.pfs.get("49411")  # no PFS release imported
-    assert len(tx.ptp_for("hospital")) == 0
+    assert len(tx.ptp_for("hospital")) == len(builtin.ptp_for("hospital"))  # no hospital release imported
 
 
 def test_several_releases_each_date_gets_its_own(tmp_path: Path, store: Path) -> None:
@@ -226,7 +226,8 @@ def test_outpatient_hospital_table_goes_to_its_setting(tmp_path: Path) -> None:
     import_files(path, [d])
     tx = Terminology.load(store=path)
     assert tx.ptp_for("hospital").lookup("20610", "76942", date(2024, 7, 2)).table == "outpatient hospital"
-    assert tx.ptp_for("practitioner").lookup("20610", "76942", date(2024, 7, 2)) is None
+    practitioner = tx.ptp_for("practitioner").lookup("20610", "76942", date(2024, 7, 2))
+    assert practitioner is None or (practitioner.table, practitioner.release) == ("practitioner", "")  # built-in
     assert tx.mue_for("hospital").get("99213").value == 5
     assert tx.mue_for("hospital").get("99213").citation == "NCCI MUE outpatient hospital table, 2024 Q3"
 
@@ -323,13 +324,20 @@ def test_real_ptp_and_mue_tables_in_cms_layout(tmp_path: Path, shared: Path) -> 
 
 
 # -- configuration: [terminology] *_paths compile into the store on first use ------------------------
-def test_configured_paths_compile_once(tmp_path: Path, q3: dict[str, Path]) -> None:
-    path = tmp_path / "cache" / "store.sqlite3"
+def test_configured_paths_compile_once(
+    tmp_path: Path, q3: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fhirplugin.tx import cmsstore
+
+    monkeypatch.setenv("FHIRPLUGIN_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(cmsstore, "COMPILE_MIN_BYTES", 0)  # the test files are small
     settings = Settings(
-        terminology=TerminologySettings(ptp_paths=[q3["f1"], q3["f2"]], mue_paths=[q3["mue"]], store=path)
+        terminology=TerminologySettings(ptp_paths=[q3["f1"], q3["f2"]], mue_paths=[q3["mue"]])
     )
     tx = Terminology.from_settings(settings)
-    assert tx.store is not None and tx.ptp.lookup("20610", "76942", date(2024, 7, 2)).release == "2024 Q3"
+    assert tx.store is not None and tx.store.path.name.startswith("cms-paths-")
+    assert tx.ptp.lookup("20610", "76942", date(2024, 7, 2)).release == "2024 Q3"
+    path = tx.store.path
     stamp = path.stat().st_mtime_ns
     Terminology.from_settings(settings)
     assert path.stat().st_mtime_ns == stamp  # nothing changed: not compiled again
@@ -337,6 +345,35 @@ def test_configured_paths_compile_once(tmp_path: Path, q3: dict[str, Path]) -> N
     os.utime(q3["mue"], (1_900_000_000, 1_900_000_000))
     tx = Terminology.from_settings(settings)
     assert tx.mue.get("99213", date(2024, 7, 2)).value == 6
+    assert tx.mue.get("49407", date(2024, 7, 2)).release != "2024 Q3"  # the new file no longer lists it
+    # no store file of the default location was written: only the configured files' own store
+    assert not (tmp_path / "cache" / "cms-store.sqlite3").exists()
+
+
+def test_configured_files_are_asked_before_the_imported_store(
+    tmp_path: Path, store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fhirplugin.tx import cmsstore
+
+    monkeypatch.setenv("FHIRPLUGIN_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(cmsstore, "COMPILE_MIN_BYTES", 0)
+    mine = write_mue(tmp_path / "MCR_MUE_PractitionerServices_Eff_10-01-2024.csv", [("99213", "9", "3", "x")])
+    tx = Terminology.from_settings(Settings(terminology=TerminologySettings(mue_paths=[mine], store=store)))
+    assert len(tx.stores) == 2
+    assert tx.mue.get("99213", date(2024, 11, 1)).value == 9  # the configured file
+    assert tx.mue.get("49407", date(2024, 11, 1)).release == "2024 Q3"  # only in the imported store
+    assert tx.ptp.lookup("20610", "76942", date(2024, 11, 1)).release == "2024 Q3"
+    sources = {r.source for r in tx.releases()}
+    assert str(store) in sources and str(tx.store.path) in sources
+
+
+def test_small_configured_files_are_read_into_memory(
+    tmp_path: Path, q3: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FHIRPLUGIN_CACHE_DIR", str(tmp_path / "cache"))
+    tx = Terminology.from_settings(Settings(terminology=TerminologySettings(ptp_paths=[q3["f1"]])))
+    assert tx.store is None and tx.ptp.lookup("20610", "76942", date(2024, 7, 2)).release == "2024 Q3"
+    assert not list((tmp_path / "cache").glob("cms-*.sqlite3"))
 
 
 def test_configured_paths_without_a_cache_are_read_into_memory(
