@@ -28,7 +28,7 @@ from fhirplugin.tx.cms import AocTable, HcpcsTable, PfsTable, builtin_aoc, built
 from fhirplugin.tx.cpt import CptTable
 from fhirplugin.tx.fhirterm import ConceptMaps, ValueSets
 from fhirplugin.tx.modifiers import ModifierTable
-from fhirplugin.tx.ncci import MueTable, PtpTable, load_builtin
+from fhirplugin.tx.ncci import MueTable, PtpTable, load_builtin, ptp_table_from_name
 
 __all__ = ["MUE_SETTINGS", "PTP_SETTINGS", "ReleaseInfo", "Terminology", "default_terminology", "setting_of"]
 
@@ -175,8 +175,12 @@ class Terminology:
             if kind in PTP_SETTINGS:
                 ptp_tables[kind] = ptp
             mue_tables[kind] = mue
-        if ptp_paths:
-            ptp_tables[setting] = ptp_tables[setting].merge(PtpTable.load([Path(p) for p in ptp_paths]))
+        by_setting: dict[str, list[Path]] = {}
+        for p in ptp_paths:  # ccipra… / ccioph… names say the table; other names: the configured one
+            table = ptp_table_from_name(Path(p).name)
+            by_setting.setdefault(_ALIASES[table] if table else setting, []).append(Path(p))
+        for target, paths in by_setting.items():
+            ptp_tables[target] = ptp_tables[target].merge(PtpTable.load(paths))
         for path in mue_paths:
             loaded = MueTable.load(Path(path))
             target = _mue_setting(loaded) or setting

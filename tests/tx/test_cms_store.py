@@ -227,7 +227,10 @@ def test_outpatient_hospital_table_goes_to_its_setting(tmp_path: Path) -> None:
     tx = Terminology.load(store=path)
     assert tx.ptp_for("hospital").lookup("20610", "76942", date(2024, 7, 2)).table == "outpatient hospital"
     practitioner = tx.ptp_for("practitioner").lookup("20610", "76942", date(2024, 7, 2))
-    assert practitioner is None or (practitioner.table, practitioner.release) == ("practitioner", "")  # built-in
+    assert practitioner is None or (practitioner.table, practitioner.release) == (
+        "practitioner",
+        "",
+    )  # built-in
     assert tx.mue_for("hospital").get("99213").value == 5
     assert tx.mue_for("hospital").get("99213").citation == "NCCI MUE outpatient hospital table, 2024 Q3"
 

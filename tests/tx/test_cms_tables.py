@@ -477,3 +477,13 @@ def test_a_broken_workbook_is_named(tmp_path: Path) -> None:
     bad.write_bytes(b"PK\x03\x04 not really a workbook")
     with pytest.raises(CmsFileError, match=r"AOC_V2024Q3-MCR.xlsx: not a readable .xlsx workbook"):
         AocTable.load(bad)
+
+
+def test_hospital_ptp_file_read_into_memory_goes_to_the_hospital_setting(tmp_path: Path) -> None:
+    header = "Column 1\tColumn 2\t*=in existence\tEffective\tDeletion\tModifier\tPTP Edit Rationale\r\n"
+    path = tmp_path / "ccioph-v302r0-f1.txt"
+    path.write_text(header + "20610\t99999\t\t20240101\t*\t0\tMutually exclusive procedures\r\n", newline="")
+    tx = Terminology.load(ptp_paths=[path])
+    edit = tx.ptp_for("hospital").lookup("20610", "99999", date(2024, 7, 1))
+    assert (edit.table, edit.release) == ("outpatient hospital", "2024 Q3")
+    assert tx.ptp.lookup("20610", "99999", date(2024, 7, 1)) is None  # not the practitioner table
