@@ -670,6 +670,7 @@ def _groups(
     setting: str | None,
     release: str | None,
     default_release: str | None = None,
+    skip_other_kinds: bool = False,
 ) -> list[_Group]:
     groups: dict[tuple[str, str, str], _Group] = {}
     for path in files:
@@ -683,6 +684,8 @@ def _groups(
             text = content_of(name, data)
             sniffed = sniff_kind(name, head_text(text))
             if kind and sniffed and sniffed != kind:
+                if skip_other_kinds:
+                    continue
                 raise CmsFileError(f"{name}: this is {_LABELS[sniffed]}, not {_LABELS[kind]}")
             k = kind or sniffed
             if k is None:
@@ -722,7 +725,7 @@ def _groups(
             stamp = _file_stamp(path)
             if stamp not in g.files:
                 g.files.append(stamp)
-        if not used:
+        if not used and not skip_other_kinds:
             raise CmsFileError(f"{path}: holds no CMS file fhirplugin reads")
     return list(groups.values())
 
@@ -771,6 +774,7 @@ def _import(
     *,
     fresh: bool = False,
     meta: dict[str, str] | None = None,
+    skip_other_kinds: bool = False,
 ) -> list[tuple[str, str, str, int]]:
     """``specs``: (paths, kind, setting, release, release when the names do not say). ``fresh``:
     build a new store instead of adding to the one there."""
@@ -791,7 +795,14 @@ def _import(
         groups = []
         for files, kind, setting, release, default in expanded:
             groups.extend(
-                _groups(files, kind=kind, setting=setting, release=release, default_release=default)
+                _groups(
+                    files,
+                    kind=kind,
+                    setting=setting,
+                    release=release,
+                    default_release=default,
+                    skip_other_kinds=skip_other_kinds,
+                )
             )
         if not groups:
             raise CmsFileError("no files to import")
@@ -989,10 +1000,14 @@ COMPILE_MIN_BYTES = 4_000_000  # configured files smaller than this together are
 _KEEP_PATH_STORES = 8
 
 
-def compile_configured(configured: dict[str, list[Path]], ncci_setting: str) -> Path | None:
+def compile_configured(
+    configured: dict[str, list[Path]], ncci_setting: str, folder: Path | None = None
+) -> Path | None:
     """The store compiled from the files of ``configured`` (kind -> paths, the ``[terminology]``
-    ``*_paths`` keys), built on first use in the cache folder (``cms-paths-<key>.sqlite3``, one per
-    list of paths) and built again only when a file's path, size or modification time changes.
+    ``*_paths`` keys), built on first use in ``folder`` (default: the cache folder) as
+    ``cms-paths-<key>.sqlite3``, one per list of paths, and built again only when a file's path,
+    size or modification time changes. Files of another table inside a configured folder are skipped
+    (a folder may hold the PTP parts and the MUE file).
 
     None, so that the caller reads the files into memory, when nothing is configured, when the files
     are small (under ``COMPILE_MIN_BYTES`` together: reading them is quicker than a store), when the
@@ -1000,7 +1015,8 @@ def compile_configured(configured: dict[str, list[Path]], ncci_setting: str) -> 
     (CmsFileError). A file whose name does not say its release is imported with the release ""."""
     wanted = [(k, list(v)) for k, v in configured.items() if v]
     default = default_store_path()
-    if not wanted or default is None:
+    where = folder if folder is not None else (default.parent if default is not None else None)
+    if not wanted or where is None:
         return None
     files = {k: expand(v) for k, v in wanted}
     stamps = sorted(
@@ -1013,7 +1029,7 @@ def compile_configured(configured: dict[str, list[Path]], ncci_setting: str) -> 
     import hashlib
 
     key = hashlib.sha256(json.dumps([(k, [str(Path(p).resolve()) for p in v]) for k, v in wanted]).encode())
-    path = default.parent / f"cms-paths-{key.hexdigest()[:16]}.sqlite3"
+    path = where / f"cms-paths-{key.hexdigest()[:16]}.sqlite3"
     signature = json.dumps(stamps)
     if path.is_file():
         with contextlib.suppress(StoreError, sqlite3.DatabaseError):
@@ -1028,12 +1044,12 @@ def compile_configured(configured: dict[str, list[Path]], ncci_setting: str) -> 
             setting = ncci_setting
         specs.append((fs, kind, setting, None, ""))
     try:
-        _import(path, specs, fresh=True, meta={"sources": signature})
+        _import(path, specs, fresh=True, meta={"sources": signature}, skip_other_kinds=True)
     except OSError as exc:
         log.warning("cannot write the CMS store %s (%s); reading the files into memory", path, exc)
         return None
     log.info("compiled %s into the store %s", ", ".join(k for k, _ in wanted), path)
-    _prune(default.parent, keep=path)
+    _prune(where, keep=path)
     return path
 
 

@@ -256,16 +256,20 @@ class Terminology:
         setting = setting_of(t.ncci_table, PTP_SETTINGS)
         in_memory = configured
         stores: list[Path] = []
-        compiled = cmsstore.compile_configured(configured, setting) if any(configured.values()) else None
+        folder = Path(t.store).parent if t.store else None  # beside the configured store, else the cache
+        compiled = (
+            cmsstore.compile_configured(configured, setting, folder) if any(configured.values()) else None
+        )
         if compiled is not None:
             stores.append(compiled)
             in_memory = {k: [] for k in configured}
         if t.store:
-            if not Path(t.store).is_file():
+            if not Path(t.store).is_file() and not any(configured.values()):
                 raise cmsstore.StoreError(
                     f"store {t.store}: not found (run `fhirplugin data import --store {t.store} …`)"
                 )
-            stores.append(Path(t.store))
+            if Path(t.store).is_file():
+                stores.append(Path(t.store))
         else:
             imported = cmsstore.default_store_path()
             if imported is not None and imported.is_file():

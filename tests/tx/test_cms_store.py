@@ -523,3 +523,16 @@ def test_import_reads_cms_workbooks(tmp_path: Path) -> None:
     path = tmp_path / "s.sqlite3"
     assert import_files(path, [book]) == [("aoc", "", "2024 Q3", 1)]
     assert Terminology.load(store=path).aoc.get("49435", date(2024, 7, 1)).primaries == frozenset({"49324"})
+
+
+def test_a_configured_folder_holding_other_tables(
+    tmp_path: Path, q3: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fhirplugin.tx import cmsstore
+
+    monkeypatch.setenv("FHIRPLUGIN_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(cmsstore, "COMPILE_MIN_BYTES", 0)
+    # the folder holds the PTP parts, the MUE file and the add-on code edits: ptp_paths takes the PTP parts
+    tx = Terminology.from_settings(Settings(terminology=TerminologySettings(ptp_paths=[q3["dir"]])))
+    assert tx.ptp.lookup("55876", "49411", date(2024, 7, 2)).release == "2024 Q3"
+    assert {r.table for r in tx.releases() if r.source == str(tx.store.path)} == {"ptp"}
