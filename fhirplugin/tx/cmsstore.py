@@ -8,8 +8,11 @@ each query picks the release in force on the date of service (the newest whose f
 before it; a date before every release uses the oldest) and then, for PTP and add-on code edits, the
 rows whose own effective/deletion window covers the date.
 
-Nothing is loaded into dicts: opening the store reads its release list (a few rows); ``among`` is one
-indexed query per claim (``column1 IN (…) AND column2 IN (…)``), ``get`` one point query.
+Nothing is loaded into dicts: opening the store reads its release list (a few rows); ``among`` is at
+most one indexed query per claim (``column1 IN (…) AND column2 IN (…)``), ``get`` one point query;
+bounded caches keep the answers for pairs and codes already asked (claims of a batch repeat them).
+A table imported into the store replaces the built-in excerpt of that table; tables the store does not
+hold are answered by the excerpt.
 
 Writes are atomic: the new store is built in a temporary file beside the old one (a copy of it, when
 adding releases) and renamed over it only when everything was read; on any error the previous store
@@ -298,17 +301,17 @@ def _dos_ok(eff: int, dele: int, day: int | None) -> bool:
 
 
 class StorePtpTable:
-    """The PTP table of one setting, read from the store; pairs the store's release does not list
-    come from ``fallback`` (the built-in excerpt), as a CMS file merged over it would."""
+    """The PTP table of one setting, read from the store. A table imported into the store answers
+    alone (a pair its release lacks is no edit: the built-in excerpt would bring back pairs CMS has
+    since deleted); ``fallback`` (the built-in excerpt or another store) answers only when the store
+    holds no release of the table."""
 
     def __init__(self, store: CmsStore, setting: str, fallback: PtpTable) -> None:
         self.store, self.setting, self.fallback = store, setting, fallback
         self.table = _TABLE_OF_SETTING[setting]
         # bounded caches: code sets and edits repeat across the claims of a batch
-        self._pairs = _Lru(8192)  # (release id, codes) -> {(c1, c2): rows}
+        self._pairs = _Lru(100_000)  # (release id, c1, c2) -> rows of the pair (() = no edit)
         self._edits = _Lru(16384)  # (release id, c1, c2, row) -> PtpEdit
-        # the column-1 codes of an in-memory fallback (the built-in excerpt: a few); None: ask it always
-        self._fallback_c1 = frozenset(e.column1 for e in fallback) if isinstance(fallback, PtpTable) else None
 
     def __getstate__(self) -> dict:
         return {"store": self.store, "setting": self.setting, "fallback": self.fallback}
@@ -354,7 +357,7 @@ class StorePtpTable:
             .fetchall()
         )
         if not rows:
-            return self.fallback.lookup(c1, c2, dos)
+            return None
         hit = self._choose(rows, dos)
         return None if hit is None else self._edit(rel, c1, c2, hit)
 
@@ -369,31 +372,44 @@ class StorePtpTable:
         rel = self.store.pick("ptp", self.setting, dos)
         if rel is None:
             return self.fallback.among(wanted, dos)
-        key = (rel.id, tuple(wanted))
-        pairs = self._pairs.get(key)
-        if pairs is None:
-            marks = ",".join("?" * len(wanted))
+        # the rows of each ordered pair are cached (an empty tuple: no edit), so a claim whose pairs
+        # were all seen before costs no query; otherwise one query over the codes of the new pairs
+        known = self._pairs
+        rid = rel.id
+        unknown = {x for a in wanted for b in wanted if a != b and (rid, a, b) not in known for x in (a, b)}
+        if unknown:
+            ask = sorted(unknown)
+            marks = ",".join("?" * len(ask))
             cur = self.store.conn().execute(
                 f"SELECT c1, c2, eff, del, ind, prior, rat FROM ptp WHERE rel = ? AND c1 IN ({marks}) "
                 f"AND c2 IN ({marks})",
-                (rel.id, *wanted, *wanted),
+                (rid, *ask, *ask),
             )
-            pairs = {}
+            got: dict[tuple[str, str], list[tuple]] = {}
             for c1, c2, *rest in cur:
-                pairs.setdefault((c1, c2), []).append(tuple(rest))
-            self._pairs.put(key, pairs)
+                got.setdefault((c1, c2), []).append(tuple(rest))
+            if len(known) + len(ask) ** 2 > known.limit:
+                known.clear()
+            for a in ask:
+                for b in ask:
+                    if a != b:
+                        known[(rid, a, b)] = tuple(got.get((a, b), ()))
         found = []
         edits = self._edits
-        for (c1, c2), rows in pairs.items():
-            hit = self._choose(rows, dos)
-            if hit is not None:
-                ekey = (rel.id, c1, c2, hit)
-                edit = edits.get(ekey)
-                if edit is None:
-                    edit = edits.put(ekey, self._edit(rel, c1, c2, hit))
-                found.append(edit)
-        if self._fallback_c1 is None or not self._fallback_c1.isdisjoint(wanted):
-            found.extend(e for e in self.fallback.among(wanted, dos) if (e.column1, e.column2) not in pairs)
+        for c1 in wanted:
+            for c2 in wanted:
+                if c1 == c2:
+                    continue
+                rows = known.get((rid, c1, c2))
+                if not rows:
+                    continue
+                hit = self._choose(rows, dos)
+                if hit is not None:
+                    ekey = (rid, c1, c2, hit)
+                    edit = edits.get(ekey)
+                    if edit is None:
+                        edit = edits.put(ekey, self._edit(rel, c1, c2, hit))
+                    found.append(edit)
         found.sort(key=_pair_key)
         return found
 
@@ -415,9 +431,6 @@ class StorePtpTable:
             hit = self._choose(rs, dos)
             if hit is not None:
                 found[c2] = self._edit(rel, c1, c2, hit)
-        for e in self.fallback.column2_for(c1, dos):
-            if e.column2 not in pairs:
-                found[e.column2] = e
         return [found[k] for k in sorted(found)]
 
     def rows(self, column1: str, column2: str) -> list[PtpEdit]:
@@ -430,7 +443,7 @@ class StorePtpTable:
                 (rel.id, c1, c2),
             ):
                 out.append(self._edit(rel, c1, c2, row))
-        return out or self.fallback.rows(c1, c2)
+        return out
 
     def __len__(self) -> int:
         rel = self.store.pick("ptp", self.setting, None)
@@ -441,7 +454,8 @@ class StorePtpTable:
 
 
 class StoreMueTable:
-    """The MUE table of one setting, read from the store (codes it lacks: ``fallback``)."""
+    """The MUE table of one setting, read from the store (``fallback`` only when the store holds no
+    MUE release of the setting)."""
 
     def __init__(self, store: CmsStore, setting: str, fallback: MueTable) -> None:
         self.store, self.setting, self.fallback = store, setting, fallback
@@ -471,7 +485,7 @@ class StoreMueTable:
             .fetchone()
         )
         if row is None:
-            return self._cache.put(key, self.fallback.get(c, dos))
+            return self._cache.put(key, None)
         entry = MueEntry(c, row[0], row[1], row[2], "CMS NCCI MUE", True, self.table, rel.release)
         return self._cache.put(key, entry)
 
@@ -505,7 +519,7 @@ class StoreAocTable:
             .fetchall()
         )
         if not rows:
-            return self.fallback.get(code, dos)
+            return None
         raws = [
             (p, t, _date_int(e), _date_int(d), rel.release, "CMS NCCI add-on code edits", True)
             for p, t, e, d in rows
@@ -541,13 +555,7 @@ class StorePfsTable:
             .fetchone()
         )
         if row is None:
-            # a code the release lists under another modifier is answered by the release, not the excerpt
-            listed = (
-                self.store.conn()
-                .execute("SELECT 1 FROM pfs WHERE rel = ? AND code = ? LIMIT 1", (rel.id, c))
-                .fetchone()
-            )
-            return None if listed else self.fallback.get(c, dos, m)
+            return None
         return PfsRow(c, m, *row, release=rel.release, source="CMS PFS relative value file", verified=True)
 
     def __len__(self) -> int:
@@ -575,7 +583,7 @@ class StoreHcpcsTable:
             .fetchone()
         )
         if row is None:
-            return self.fallback.get(c)
+            return None
         return HcpcsCode(
             c, _date_int(row[0]), _date_int(row[1]), row[2], row[3], rel.release, "CMS HCPCS Level II"
         )

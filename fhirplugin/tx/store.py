@@ -163,7 +163,8 @@ class Terminology:
     ) -> Terminology:
         """The built-in tables, with ``*_paths`` (CMS files) read into memory over them, and the CMS
         store(s) at ``store`` (see :mod:`fhirplugin.tx.cmsstore`) queried over both when given: a
-        code or pair the first store's release lacks is asked of the next, then of the tables below."""
+        table (kind and setting) is answered by the first store holding a release of it, alone; the
+        tables no store holds by the in-memory ones."""
         setting = setting_of(ncci_table, PTP_SETTINGS)
         cpt = CptTable.builtin()
         if cpt_file:

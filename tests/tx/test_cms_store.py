@@ -162,11 +162,11 @@ def test_among_is_every_pair_in_force_between_the_codes(store: Path) -> None:
     dos = date(2024, 7, 15)
     codes = ["20610", "76942", "49406", "55876", "49411", "10030", "77012"]
     pairs = {(e.column1, e.column2): e for e in tx.ptp.among(codes, dos)}
-    # store pairs, plus the built-in excerpt's pairs the store does not list (10030/77012 …)
-    assert {("20610", "76942"), ("49406", "76942"), ("55876", "49411")} <= set(pairs)
+    # the imported release answers alone: the built-in excerpt's 10030/77012 is not in it
+    assert set(pairs) == {("20610", "76942"), ("49406", "76942"), ("55876", "49411")}
     assert pairs[("55876", "49411")].modifier_indicator == "0"
-    builtin_only = {k for k, e in pairs.items() if not e.release}
-    assert ("10030", "77012") in builtin_only
+    assert Terminology.load().ptp.lookup("10030", "77012", dos) is not None
+    assert all(e.release == "2024 Q3" for e in pairs.values())
     expect = {(a, b) for a in codes for b in codes if a != b and tx.ptp.lookup(a, b, dos)}
     assert set(pairs) == expect
     assert tx.ptp.among(["13121", "13120"], date(2005, 1, 1))[0].modifier_indicator == "9"
@@ -174,11 +174,12 @@ def test_among_is_every_pair_in_force_between_the_codes(store: Path) -> None:
     assert tx.ptp.among(["20610"], dos) == []
 
 
-def test_codes_the_store_lacks_fall_back_to_the_builtin_excerpt(store: Path) -> None:
+def test_an_imported_table_replaces_the_builtin_excerpt_and_the_others_stay(store: Path) -> None:
     tx = Terminology.load(store=store)
     builtin = Terminology.load()
-    assert tx.mue.get("10030") == builtin.mue.get("10030")  # not in the imported MUE file
-    assert tx.pfs.get("49411") == builtin.pfs.get("49411")  # no PFS release imported
+    assert builtin.mue.get("10030") is not None
+    assert tx.mue.get("10030") is None  # the imported MUE release does not list it: no MUE
+    assert tx.pfs.get("49411") == builtin.pfs.get("49411")  # no PFS release imported: the excerpt
     assert len(tx.ptp_for("hospital")) == len(builtin.ptp_for("hospital"))  # no hospital release imported
 
 
@@ -348,7 +349,7 @@ def test_configured_paths_compile_once(
     os.utime(q3["mue"], (1_900_000_000, 1_900_000_000))
     tx = Terminology.from_settings(settings)
     assert tx.mue.get("99213", date(2024, 7, 2)).value == 6
-    assert tx.mue.get("49407", date(2024, 7, 2)).release != "2024 Q3"  # the new file no longer lists it
+    assert tx.mue.get("49407", date(2024, 7, 2)) is None  # the new file no longer lists it
     # no store file of the default location was written: only the configured files' own store
     assert not (tmp_path / "cache" / "cms-store.sqlite3").exists()
 
@@ -363,9 +364,9 @@ def test_configured_files_are_asked_before_the_imported_store(
     mine = write_mue(tmp_path / "MCR_MUE_PractitionerServices_Eff_10-01-2024.csv", [("99213", "9", "3", "x")])
     tx = Terminology.from_settings(Settings(terminology=TerminologySettings(mue_paths=[mine], store=store)))
     assert len(tx.stores) == 2
-    assert tx.mue.get("99213", date(2024, 11, 1)).value == 9  # the configured file
-    assert tx.mue.get("49407", date(2024, 11, 1)).release == "2024 Q3"  # only in the imported store
-    assert tx.ptp.lookup("20610", "76942", date(2024, 11, 1)).release == "2024 Q3"
+    assert tx.mue.get("99213", date(2024, 11, 1)).value == 9  # the configured file answers for MUE
+    assert tx.mue.get("49407", date(2024, 11, 1)) is None  # … alone
+    assert tx.ptp.lookup("20610", "76942", date(2024, 11, 1)).release == "2024 Q3"  # PTP: the imported store
     sources = {r.source for r in tx.releases()}
     assert str(store) in sources and str(tx.store.path) in sources
 
