@@ -301,6 +301,117 @@ def version() -> None:
     print(__version__)
 
 
+# ------------------------------------------------------------------------------------------ data
+data_app = typer.Typer(
+    help="Import CMS's own files (NCCI PTP/MUE, add-on code edits, PFS relative values, HCPCS Level II, "
+    "modifiers) into the local store, and list what is loaded.",
+    no_args_is_help=True,
+)
+app.add_typer(data_app, name="data")
+
+StoreOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--store",
+        help="The SQLite store [default: [terminology] store, else cms-store.sqlite3 in the cache folder].",
+        show_default=False,
+        dir_okay=False,
+    ),
+]
+
+
+def _store_path(store: Path | None, config: Path | None) -> Path:
+    from fhirplugin.tx.cmsstore import default_store_path
+
+    path = store or _settings(config).terminology.store or default_store_path()
+    if path is None:
+        err.print('fhirplugin: no store: the cache folder is off (FHIRPLUGIN_CACHE_DIR=""); pass --store')
+        raise typer.Exit(2)
+    return Path(path)
+
+
+@data_app.command("import")
+def data_import(
+    files: Annotated[
+        list[Path],
+        typer.Argument(help="CMS files, folders or the zips CMS distributes.", show_default=False),
+    ],
+    store: StoreOpt = None,
+    release: Annotated[
+        str | None,
+        typer.Option(
+            help="The release, when the file names do not say (2024 Q3, RVU24C, 2024-07).", show_default=False
+        ),
+    ] = None,
+    table: Annotated[
+        str | None,
+        typer.Option(
+            help="ptp, mue, aoc, pfs, hcpcs or modifiers [default: from each file].", show_default=False
+        ),
+    ] = None,
+    setting: Annotated[
+        str | None,
+        typer.Option(help="practitioner, hospital or dme, when the file does not say.", show_default=False),
+    ] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Compile CMS files into the store, one release per table and quarter (atomic: on any error the
+    previous store is left as it was)."""
+    import time
+
+    from fhirplugin.tx.cmsstore import import_files
+    from fhirplugin.tx.ncci import CmsFileError
+    from fhirplugin.tx.store import setting_of
+
+    path = _store_path(store, config)
+    started = time.perf_counter()
+    try:
+        canonical = setting_of(setting) if setting else None
+        done = import_files(
+            path, files, kind=table.lower() if table else None, setting=canonical, release=release
+        )
+    except (CmsFileError, ValueError) as exc:
+        err.print(f"fhirplugin: {exc}")
+        err.print(f"fhirplugin: nothing imported; the store {path} is unchanged")
+        raise typer.Exit(2) from None
+    except OSError as exc:
+        err.print(f"fhirplugin: cannot write the store {path}: {exc.strerror or exc}")
+        raise typer.Exit(2) from None
+    for kind, where, rel, rows in done:
+        err.print(f"imported {kind}{f' {where}' if where else ''} {rel}: {rows:,} rows")
+    err.print(f"store {path} ({time.perf_counter() - started:.1f} s)")
+
+
+@data_app.command("list")
+def data_list(store: StoreOpt = None, config: ConfigOpt = None) -> None:
+    """Show what is loaded: table, setting, release, rows, first and last day in force, where from."""
+    from fhirplugin.tx.store import Terminology
+
+    settings = _settings(config)
+    if store is not None:
+        settings.terminology.store = store
+    try:
+        tx = Terminology.from_settings(settings)
+    except (OSError, ValueError) as exc:
+        err.print(f"fhirplugin: {exc}")
+        raise typer.Exit(2) from None
+    out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 160)
+    grid = Table(title="CMS tables loaded", show_lines=False)
+    for col in ("table", "setting", "release", "rows", "first day", "last day", "from"):
+        grid.add_column(col, justify="right" if col == "rows" else "left")
+    for r in tx.releases():
+        grid.add_row(
+            r.table,
+            r.setting or "-",
+            r.release or "built-in",
+            f"{r.rows:,}",
+            r.first.isoformat() if r.first else "-",
+            r.last.isoformat() if r.last else "-",
+            r.source,
+        )
+    out.print(grid)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Console-script entry point; returns the exit code."""
     try:

@@ -5,14 +5,14 @@ The readers take the files as CMS distributes them (a file, a folder, or the CMS
 their columns by the header labels CMS prints, so a column moved between years is still found and a
 file of another kind is refused:
 
-* **Add-on code edits** (``AOC_V2024Q3-MCR``, tab-separated ``.txt`` or ``.csv``): one row per
+* **Add-on code edits** (``AOC_V2024Q3-MCR``, ``.xlsx``, tab-separated ``.txt`` or ``.csv``): one row per
   add-on code and primary code: ``Add-on Code``, ``AOC Del Dt``, ``Primary Code``, ``Primary Code
   Del Dt``, ``AOC Edit Type`` (1, 2, 3), ``AOC Edit Eff Dt``, ``AOC Edit Del Dt``, ``Special
   Instruction Notes``. ``CCCCC`` in the primary column: the contractor (MAC) defines the primaries.
 * **PFS relative value file** (``PPRRVU24_JUL.csv`` in ``RVU24C.zip``): title and notice lines, a
   header row starting ``HCPCS, MOD, DESCRIPTION, STATUS CODE, …`` (labels may be split over two
   rows), then one row per code and modifier (base row, ``26``, ``TC``, ``53``).
-* **HCPCS Level II** (``HCPC2024_JUL_ANWEB`` saved as ``.csv``): a header row ``HCPC, SEQNUM,
+* **HCPCS Level II** (``HCPC2024_JUL_ANWEB``, the ``.xlsx`` or it saved as ``.csv``): a header row ``HCPC, SEQNUM,
   RECID, LONG DESCRIPTION, SHORT DESCRIPTION, …, ADD DT, ACT EFF DT, TERM DT, ACTION CD``; record
   id 3 starts a code and 4 continues its long description; 7 and 8 do the same for Level II
   modifiers (read by :meth:`fhirplugin.tx.modifiers.ModifierTable.load_cms`).
@@ -28,7 +28,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
-from datetime import date
+from datetime import date, datetime
 from functools import cache
 from pathlib import Path
 
@@ -85,8 +85,16 @@ def parse_date(name: str, lineno: int, what: str, raw: str) -> date | None:
         raise CmsFileError(f"{name}: line {lineno}: {what} {raw!r} is not a valid date") from None
 
 
-def _rows(name: str, text: str) -> Iterator[tuple[int, list[str]]]:
-    """(first line number, cells) of each record of a tab- or comma-separated text."""
+Content = str | list  # decoded text, or the rows of a workbook sheet ([(row number, cells)])
+
+
+def _rows(name: str, content: Content) -> Iterator[tuple[int, list[str]]]:
+    """(first line number, cells) of each record of a tab- or comma-separated text, or of the rows of
+    a workbook sheet (see :func:`xlsx_rows`)."""
+    if not isinstance(content, str):
+        yield from iter(content)
+        return
+    text = content
     first = text.split("\n", 1)[0]
     delimiter = "\t" if "\t" in text[:20000] and first.count("\t") >= first.count(",") else ","
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
@@ -97,6 +105,52 @@ def _rows(name: str, text: str) -> Iterator[tuple[int, list[str]]]:
             yield lineno, [c.strip() for c in row]
     except csv.Error as exc:
         raise CmsFileError(f"{name}: line {reader.line_num}: not a readable CSV ({exc})") from None
+
+
+def _xlsx_cell(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return value.strftime("%Y%m%d")
+    if isinstance(value, date):
+        return value.strftime("%Y%m%d")
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value).strip()
+
+
+def xlsx_rows(name: str, data: bytes) -> list[tuple[int, list[str]]]:
+    """The rows of the first sheet of an ``.xlsx`` workbook (CMS ships the add-on code edits and the
+    HCPCS ANWEB file as workbooks), cells as strings (dates ``YYYYMMDD``), with their row numbers."""
+    import openpyxl
+
+    try:
+        book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    except Exception as exc:  # noqa: BLE001 - zipfile, XML and openpyxl errors alike
+        raise CmsFileError(f"{name}: not a readable .xlsx workbook ({exc})") from None
+    try:
+        sheet = book.worksheets[0]
+        return [
+            (i, [_xlsx_cell(v) for v in row])
+            for i, row in enumerate(sheet.iter_rows(values_only=True), 1)
+            if row is not None
+        ]
+    finally:
+        book.close()
+
+
+def content_of(name: str, data: bytes) -> Content:
+    """Decoded text of a ``.txt``/``.csv`` member, the rows of an ``.xlsx`` one."""
+    if name.lower().endswith(".xlsx"):
+        return xlsx_rows(name, data)
+    return _decode(data)
+
+
+def head_text(content: Content, rows: int = 40) -> str:
+    """The first records as text (for telling which CMS table a file is)."""
+    if isinstance(content, str):
+        return content[:6000]
+    return "\n".join(",".join(cells) for _, cells in content[:rows])
 
 
 def _find_columns(
@@ -145,12 +199,25 @@ def _cell(cells: list[str], i: int | None) -> str:
     return cells[i] if i is not None and i < len(cells) else ""
 
 
-def _files(paths: Iterable[Path] | Path, suffixes: tuple[str, ...]) -> Iterator[tuple[str, str]]:
+def _files(paths: Iterable[Path] | Path, suffixes: tuple[str, ...]) -> Iterator[tuple[str, Content]]:
+    """(name, content) of every data file at ``paths``; a workbook beside a text file of the same
+    name (CMS ships some tables both ways) is not read twice."""
     if isinstance(paths, (str, Path)):
         paths = [paths]
     for path in paths:
-        for name, data in _members(Path(path), suffixes):
-            yield name, _decode(data)
+        members = list(_members(Path(path), suffixes))
+        for name, data in drop_twin_workbooks(members):
+            yield name, content_of(name, data)
+
+
+def drop_twin_workbooks(members: list[tuple[str, bytes]]) -> list[tuple[str, bytes]]:
+    """``members`` without the ``.xlsx`` files that have a ``.txt``/``.csv`` of the same stem."""
+    stems = {n.lower().rsplit(".", 1)[0] for n, _ in members if not n.lower().endswith(".xlsx")}
+    return [
+        (n, d)
+        for n, d in members
+        if not (n.lower().endswith(".xlsx") and n.lower().rsplit(".", 1)[0] in stems)
+    ]
 
 
 # ===================================================================================================
@@ -242,7 +309,7 @@ class AocTable:
         """Read CMS add-on code edit files (``.txt`` tab-separated or ``.csv``; files, folders, zips)."""
         rows: dict[str, list[_AocRaw]] = {}
         found = 0
-        for name, text in _files(paths, (".txt", ".csv")):
+        for name, text in _files(paths, (".txt", ".csv", ".xlsx")):
             rel = release if release is not None else detect_release("aoc", name) or ""
             for add_on, raw in read_aoc(name, text, rel, source, verified):
                 rows.setdefault(add_on, []).append(raw)
@@ -434,7 +501,7 @@ class PfsTable:
 
 
 def _pfs_files(paths: Iterable[Path] | Path) -> Iterator[tuple[str, str]]:
-    members = list(_files(paths, (".csv", ".txt")))
+    members = list(_files(paths, (".csv", ".txt", ".xlsx")))
     named = [(n, t) for n, t in members if "pprrvu" in n.lower()]
     yield from named or members
 
@@ -535,7 +602,7 @@ class HcpcsTable:
     ) -> HcpcsTable:
         """Read the HCPCS ANWEB file(s) (``.csv``/``.txt`` with the CMS column labels; folders, zips)."""
         codes: dict[str, HcpcsCode] = {}
-        for name, text in _files(paths, (".csv", ".txt")):
+        for name, text in _files(paths, (".csv", ".txt", ".xlsx")):
             rel = release if release is not None else detect_release("hcpcs", name) or ""
             for kind, item in read_anweb(name, text, rel, source):
                 if kind == "code":

@@ -6,14 +6,21 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from fhirplugin.tx.cms import _find_columns, _letters, _rows, read_anweb
+from fhirplugin.tx.cms import (
+    _find_columns,
+    _letters,
+    _rows,
+    content_of,
+    drop_twin_workbooks,
+    head_text,
+    read_anweb,
+)
 from fhirplugin.tx.modifiers import Modifier, ModifierTable, normalize_modifier
 from fhirplugin.tx.ncci import (
     DISTINCT_MODIFIERS,
     MUE_LINE_MODIFIERS,
     PTP_BYPASS_MODIFIERS,
     CmsFileError,
-    _decode,
     _members,
 )
 
@@ -58,10 +65,10 @@ def read_modifier_lists(paths: Iterable[Path] | Path, base: ModifierTable) -> Mo
     found: dict[str, Modifier] = {}
     levels: set[str] = set()
     for path in paths:
-        for name, data in _members(Path(path), (".csv", ".txt")):
-            text = _decode(data)
+        for name, data in drop_twin_workbooks(list(_members(Path(path), (".csv", ".txt", ".xlsx")))):
+            text = content_of(name, data)
             source = f"CMS modifier list ({Path(name.split('!')[-1]).name})"
-            head = text[:4000].lower()
+            head = head_text(text).lower()
             if "termdt" in _letters(head.split("\n", 1)[0]) or "term_dt" in head:
                 for kind, item in read_anweb(name, text, "", "CMS HCPCS Level II"):
                     if kind == "modifier":

@@ -416,14 +416,11 @@ def _split_ptp_row(name: str, lineno: int, line: str) -> tuple[str, ...] | None:
     return c1, c2, flag, f[3].strip(), deletion, indicator, rationale
 
 
-def _parse_ptp(name: str, text: str, index: _Index, state: _ParseState) -> int:
-    """Add the rows of one decoded PTP text to ``index``; return how many were read."""
-    count = 0
-    codes, rationales, dates = state.codes, state.rationales, state.dates
-    source, verified, table, release = state.source, state.verified, state.table, state.release
+def iter_ptp_fields(name: str, text: str) -> Iterator[tuple[int, str, str, str, str, str, str, str]]:
+    """(line number, column 1, column 2, prior-1996 flag, effective, deletion, indicator, rationale)
+    of each data row of one decoded PTP text, as strings (dates ``YYYYMMDD``, deletion ``*`` when
+    none); header and blank lines are skipped, a malformed data row raises NcciFileError."""
     match = _PTP_ROW.fullmatch
-    last_c1 = None
-    inner: dict[str, _Raw | list[_Raw]] = {}
     for lineno, line in enumerate(text.split("\n"), 1):
         m = match(line)
         if m is not None:
@@ -435,6 +432,28 @@ def _parse_ptp(name: str, text: str, index: _Index, state: _ParseState) -> int:
             if fields is None:
                 continue
             c1, c2, flag, eff, dele, indicator, rationale = fields
+        if (
+            dele != "*"
+            and dele < eff
+            and indicator != "9"
+            and _DATE8.fullmatch(eff)
+            and _DATE8.fullmatch(dele)
+        ):
+            # indicator 9 rows are edits CMS deleted retroactively (never in force): kept as they are
+            raise NcciFileError(
+                f"{name}: line {lineno}: effective date {eff} is after the deletion date {dele} ({c1}/{c2})"
+            )
+        yield lineno, c1, c2, flag, eff, dele, indicator, rationale
+
+
+def _parse_ptp(name: str, text: str, index: _Index, state: _ParseState) -> int:
+    """Add the rows of one decoded PTP text to ``index``; return how many were read."""
+    count = 0
+    codes, rationales, dates = state.codes, state.rationales, state.dates
+    source, verified, table, release = state.source, state.verified, state.table, state.release
+    last_c1 = None
+    inner: dict[str, _Raw | list[_Raw]] = {}
+    for lineno, c1, c2, flag, eff, dele, indicator, rationale in iter_ptp_fields(name, text):
         effective = dates.get(eff) or state.date(name, lineno, "effective date", eff)
         deletion = (
             None if dele == "*" else (dates.get(dele) or state.date(name, lineno, "deletion date", dele))

@@ -28,7 +28,7 @@ from fhirplugin.tx.cms import AocTable, HcpcsTable, PfsTable, builtin_aoc, built
 from fhirplugin.tx.cpt import CptTable
 from fhirplugin.tx.fhirterm import ConceptMaps, ValueSets
 from fhirplugin.tx.modifiers import ModifierTable
-from fhirplugin.tx.ncci import MueTable, PtpTable, load_builtin
+from fhirplugin.tx.ncci import MueTable, PtpTable, load_builtin, ptp_table_from_name
 
 __all__ = ["MUE_SETTINGS", "PTP_SETTINGS", "ReleaseInfo", "Terminology", "default_terminology", "setting_of"]
 
@@ -80,6 +80,8 @@ class Terminology:
     ptp_tables: dict[str, PtpTable] = field(default_factory=dict)
     mue_tables: dict[str, MueTable] = field(default_factory=dict)
     default_setting: str = "practitioner"  # the configured NCCI setting (``[terminology] ncci_table``)
+    store: object | None = None  # the CmsStore asked first, when one is loaded
+    stores: tuple = ()  # every CmsStore queried, in the order they are asked
     icd = icd  # module with is_valid / is_billable / title / is_descendant_or_self
 
     def ptp_for(self, setting: str) -> PtpTable:
@@ -95,18 +97,43 @@ class Terminology:
         return table if table is not None else MueTable.empty()
 
     def releases(self) -> list[ReleaseInfo]:
-        """Every loaded release of every table, built-in excerpts included."""
+        """Every loaded release of every table: the store's, then the in-memory ones (built-in
+        excerpts and files read at start-up)."""
         out: list[ReleaseInfo] = []
+        from fhirplugin.tx.cmsstore import _release_end
+
+        for cms in self.stores:
+            for r in cms.all_releases():
+                out.append(
+                    ReleaseInfo(
+                        r.kind,
+                        r.setting,
+                        r.release,
+                        r.rows,
+                        r.start,
+                        _release_end(cms, r),
+                        str(cms.path),
+                    )
+                )
         for setting in PTP_SETTINGS:
             table = self.ptp_tables.get(setting)
             if table is not None:
-                out.extend(_releases_of(table, "ptp", setting))
+                table = _base(table)
+                builtin = table is load_builtin(setting)[0]
+                out.extend(_releases_of(table, "ptp", setting, builtin))
         for setting in MUE_SETTINGS:
             table = self.mue_tables.get(setting)
             if table is not None:
-                out.extend(_releases_of(table, "mue", setting))
-        for name, table in (("aoc", self.aoc), ("pfs", self.pfs), ("hcpcs", self.hcpcs)):
-            out.extend(_releases_of(table, name, ""))
+                table = _base(table)
+                builtin = table is load_builtin(setting)[1]
+                out.extend(_releases_of(table, "mue", setting, builtin))
+        for name, table, builtin in (
+            ("aoc", self.aoc, builtin_aoc()),
+            ("pfs", self.pfs, builtin_pfs()),
+            ("hcpcs", self.hcpcs, builtin_hcpcs()),
+        ):
+            table = _base(table)
+            out.extend(_releases_of(table, name, "", table is builtin))
         out.append(
             ReleaseInfo(
                 "modifiers",
@@ -115,7 +142,7 @@ class Terminology:
                 len(self.modifiers),
                 None,
                 None,
-                "in memory",
+                "in memory" if self.modifiers.complete else "built-in excerpt",
             )
         )
         return [r for r in out if r.rows]
@@ -132,7 +159,12 @@ class Terminology:
         pfs_paths: list[Path] | tuple[Path, ...] = (),
         hcpcs_paths: list[Path] | tuple[Path, ...] = (),
         modifier_paths: list[Path] | tuple[Path, ...] = (),
+        store: Path | list[Path] | None = None,
     ) -> Terminology:
+        """The built-in tables, with ``*_paths`` (CMS files) read into memory over them, and the CMS
+        store(s) at ``store`` (see :mod:`fhirplugin.tx.cmsstore`) queried over both when given: a
+        table (kind and setting) is answered by the first store holding a release of it, alone; the
+        tables no store holds by the in-memory ones."""
         setting = setting_of(ncci_table, PTP_SETTINGS)
         cpt = CptTable.builtin()
         if cpt_file:
@@ -144,8 +176,12 @@ class Terminology:
             if kind in PTP_SETTINGS:
                 ptp_tables[kind] = ptp
             mue_tables[kind] = mue
-        if ptp_paths:
-            ptp_tables[setting] = ptp_tables[setting].merge(PtpTable.load([Path(p) for p in ptp_paths]))
+        by_setting: dict[str, list[Path]] = {}
+        for p in ptp_paths:  # ccipra… / ccioph… names say the table; other names: the configured one
+            table = ptp_table_from_name(Path(p).name)
+            by_setting.setdefault(_ALIASES[table] if table else setting, []).append(Path(p))
+        for target, paths in by_setting.items():
+            ptp_tables[target] = ptp_tables[target].merge(PtpTable.load(paths))
         for path in mue_paths:
             loaded = MueTable.load(Path(path))
             target = _mue_setting(loaded) or setting
@@ -162,7 +198,30 @@ class Terminology:
         modifiers = ModifierTable.builtin()
         if modifier_paths:
             modifiers = ModifierTable.load_cms([Path(p) for p in modifier_paths])
+        opened = []
+        if store is not None:
+            from fhirplugin.tx import cmsstore as cs
+
+            paths = [store] if isinstance(store, (str, Path)) else list(store)
+            opened = [cs.CmsStore(Path(p)) for p in paths]
+            for cms in reversed(opened):  # the first store is asked first, then the next, then built-in
+                for kind in PTP_SETTINGS:
+                    if cms.has("ptp", kind):
+                        ptp_tables[kind] = cs.StorePtpTable(cms, kind, ptp_tables[kind])
+                for kind in MUE_SETTINGS:
+                    if cms.has("mue", kind):
+                        mue_tables[kind] = cs.StoreMueTable(cms, kind, mue_tables[kind])
+                if cms.has("aoc"):
+                    aoc = cs.StoreAocTable(cms, aoc)
+                if cms.has("pfs"):
+                    pfs = cs.StorePfsTable(cms, pfs)
+                if cms.has("hcpcs"):
+                    hcpcs = cs.StoreHcpcsTable(cms, hcpcs)
+                if cms.has("modifiers"):
+                    modifiers = _store_modifiers(cms, modifiers)
         return cls(
+            store=opened[0] if opened else None,
+            stores=tuple(opened),
             cpt=cpt,
             modifiers=modifiers,
             ptp=ptp_tables[setting],
@@ -179,23 +238,86 @@ class Terminology:
 
     @classmethod
     def from_settings(cls, settings) -> Terminology:
+        """The terminology ``settings.terminology`` describes: the built-in tables; the files of the
+        ``*_paths`` keys, compiled on first use into a store of their own in the cache folder (again
+        only when a file's path, size or time changes; small files, or no writable cache: read into
+        memory); and the store ``fhirplugin data import`` wrote (``[terminology] store``, else the
+        default one in the cache folder when it exists). Configured files are asked first."""
         t = settings.terminology
-        extra = {
-            name: list(getattr(t, name, ()) or ())
-            for name in ("aoc_paths", "pfs_paths", "hcpcs_paths", "modifier_paths")
+        configured = {
+            "ptp": list(t.ptp_paths),
+            "mue": list(t.mue_paths),
+            "aoc": list(t.aoc_paths),
+            "pfs": list(t.pfs_paths),
+            "hcpcs": list(t.hcpcs_paths),
+            "modifiers": list(t.modifier_paths),
         }
-        if (
-            not (t.cpt_file or t.ptp_paths or t.mue_paths or any(extra.values()))
-            and t.ncci_table == "practitioner"
-        ):
+        from fhirplugin.tx import cmsstore
+
+        setting = setting_of(t.ncci_table, PTP_SETTINGS)
+        in_memory = configured
+        stores: list[Path] = []
+        folder = Path(t.store).parent if t.store else None  # beside the configured store, else the cache
+        compiled = (
+            cmsstore.compile_configured(configured, setting, folder) if any(configured.values()) else None
+        )
+        if compiled is not None:
+            stores.append(compiled)
+            in_memory = {k: [] for k in configured}
+        if t.store:
+            if not Path(t.store).is_file() and not any(configured.values()):
+                raise cmsstore.StoreError(
+                    f"store {t.store}: not found (run `fhirplugin data import --store {t.store} …`)"
+                )
+            if Path(t.store).is_file():
+                stores.append(Path(t.store))
+        else:
+            imported = cmsstore.default_store_path()
+            if imported is not None and imported.is_file():
+                stores.append(imported)
+        if not (t.cpt_file or any(in_memory.values()) or stores) and t.ncci_table == "practitioner":
             return default_terminology()
         return cls.load(
             cpt_file=t.cpt_file,
-            ptp_paths=t.ptp_paths,
-            mue_paths=t.mue_paths,
+            ptp_paths=in_memory["ptp"],
+            mue_paths=in_memory["mue"],
             ncci_table=t.ncci_table,
-            **extra,
+            aoc_paths=in_memory["aoc"],
+            pfs_paths=in_memory["pfs"],
+            hcpcs_paths=in_memory["hcpcs"],
+            modifier_paths=in_memory["modifiers"],
+            store=stores or None,
         )
+
+
+def _store_modifiers(cms, base: ModifierTable) -> ModifierTable:
+    """``base`` with every modifier of the store's modifier releases added; complete when they hold
+    Level I and Level II modifiers."""
+    from fhirplugin.tx.modifier_lists import _entry
+
+    merged = {m.code: m for m in base}
+    levels: set[str] = set()
+    for r in cms.releases("modifiers"):
+        for code, level, description, category in cms.conn().execute(
+            "SELECT code, level, description, category FROM modifiers WHERE rel = ?", (r.id,)
+        ):
+            levels.add(level)
+            if code not in merged:
+                merged[code] = _entry(
+                    code,
+                    "cpt" if level == "I" else "hcpcs",
+                    description,
+                    category,
+                    f"CMS modifier list {r.release}".strip(),
+                )
+    return ModifierTable(merged, complete=base.complete or levels >= {"I", "II"})
+
+
+def _base(table):
+    """The in-memory table under a chain of store tables."""
+    while hasattr(table, "fallback"):
+        table = table.fallback
+    return table
 
 
 def _mue_setting(table: MueTable) -> str | None:
@@ -205,7 +327,7 @@ def _mue_setting(table: MueTable) -> str | None:
     return None
 
 
-def _releases_of(table, name: str, setting: str) -> list[ReleaseInfo]:
+def _releases_of(table, name: str, setting: str, builtin: bool) -> list[ReleaseInfo]:
     """ReleaseInfo rows of an in-memory table (rows grouped by their ``release``)."""
     if hasattr(table, "releases"):
         return table.releases()
@@ -219,7 +341,9 @@ def _releases_of(table, name: str, setting: str) -> list[ReleaseInfo]:
         for item in table:
             counts[item.release] = counts.get(item.release, 0) + 1
     return [
-        ReleaseInfo(name, setting, rel, n, release_start(rel), None, "in memory")
+        ReleaseInfo(
+            name, setting, rel, n, release_start(rel), None, "built-in excerpt" if builtin else "in memory"
+        )
         for rel, n in sorted(counts.items())
     ]
 

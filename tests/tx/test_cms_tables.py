@@ -324,7 +324,9 @@ def test_hcpcs_reader_joins_continuation_records(tmp_path: Path) -> None:
 
 def test_full_modifier_list_makes_the_table_complete(shared: Path) -> None:
     path = shared / CMS / "hcpcs-modifiers-2024.csv"
-    listed = {r["modifier"] for r in shared_csv(shared, "hcpcs-modifiers-2024.csv") if len(r["modifier"]) == 2}
+    listed = {
+        r["modifier"] for r in shared_csv(shared, "hcpcs-modifiers-2024.csv") if len(r["modifier"]) == 2
+    }
     mods = ModifierTable.load_cms(path)
     assert mods.complete
     assert {m.code for m in mods} == listed | {m.code for m in ModifierTable.builtin()}
@@ -390,3 +392,98 @@ def test_pfs_bad_indicator_names_line(tmp_path: Path, shared: Path) -> None:
     path = write_pfs(tmp_path / "PPRRVU24_JUL.csv", rows)
     with pytest.raises(CmsFileError, match=r"PPRRVU24_JUL.csv: line 6: global days '09O'"):
         PfsTable.load(path)
+
+
+# -- CMS's workbooks (.xlsx) -------------------------------------------------------------------------
+def write_xlsx(path: Path, rows: list[list[object]]) -> Path:
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    sheet = book.active
+    for row in rows:
+        sheet.append(row)
+    book.save(path)
+    return path
+
+
+def test_aoc_and_anweb_workbooks(tmp_path: Path) -> None:
+    header = AOC_HEADER.split("\t")
+    aoc = write_xlsx(
+        tmp_path / "AOC_V2024Q3-MCR.xlsx",
+        [
+            header,
+            ["77002", None, "32553", None, 1, date(2014, 1, 1), None, None],
+            ["49412", None, "CCCCC", None, 2, 20140101, None, None],
+        ],
+    )
+    table = AocTable.load(aoc)
+    assert table.get("77002", date(2024, 7, 1)).primaries == frozenset({"32553"})
+    assert table.get("77002", date(2013, 12, 31)) is None  # effective 2014-01-01, a date cell
+    assert table.get("49412").edit_type == 2 and table.get("49412").release == "2024 Q3"
+    anweb = write_xlsx(
+        tmp_path / "HCPC2024_JUL_ANWEB.xlsx",
+        [
+            [
+                "HCPC",
+                "SEQNUM",
+                "RECID",
+                "LONG DESCRIPTION",
+                "SHORT DESCRIPTION",
+                "ADD DT",
+                "ACT EFF DT",
+                "TERM DT",
+                "ACTION CD",
+            ],
+            [
+                "G0202",
+                "00100",
+                "3",
+                "Screening mammography",
+                "Scr mammo",
+                date(2001, 4, 1),
+                None,
+                date(2017, 12, 31),
+                "N",
+            ],
+            [
+                "Q6",
+                "00100",
+                "7",
+                "Substitute physician, fee-for-time",
+                "Substitute",
+                date(1996, 1, 1),
+                None,
+                None,
+                "N",
+            ],
+        ],
+    )
+    assert HcpcsTable.load(anweb).get("G0202").terminated == date(2017, 12, 31)
+    assert ModifierTable.load_cms(anweb).is_valid("Q6")
+
+
+def test_a_zip_with_the_text_and_the_workbook_reads_the_rows_once(tmp_path: Path) -> None:
+    txt = tmp_path / "AOC_V2024Q3-MCR.txt"
+    txt.write_text(aoc_text([("49412", "CCCCC", "2")]), newline="")
+    xlsx = write_xlsx(tmp_path / "AOC_V2024Q3-MCR.xlsx", [["not", "read"]])
+    with zipfile.ZipFile(tmp_path / "aoc.zip", "w") as z:
+        z.write(txt, txt.name)
+        z.write(xlsx, xlsx.name)
+    assert AocTable.load(tmp_path / "aoc.zip").get("49412").edit_type == 2
+
+
+def test_a_broken_workbook_is_named(tmp_path: Path) -> None:
+    bad = tmp_path / "AOC_V2024Q3-MCR.xlsx"
+    bad.write_bytes(b"PK\x03\x04 not really a workbook")
+    with pytest.raises(CmsFileError, match=r"AOC_V2024Q3-MCR.xlsx: not a readable .xlsx workbook"):
+        AocTable.load(bad)
+
+
+def test_hospital_ptp_file_read_into_memory_goes_to_the_hospital_setting(tmp_path: Path) -> None:
+    header = "Column 1\tColumn 2\t*=in existence\tEffective\tDeletion\tModifier\tPTP Edit Rationale\r\n"
+    path = tmp_path / "ccioph-v302r0-f1.txt"
+    path.write_text(header + "20610\t99999\t\t20240101\t*\t0\tMutually exclusive procedures\r\n", newline="")
+    tx = Terminology.load(ptp_paths=[path])
+    edit = tx.ptp_for("hospital").lookup("20610", "99999", date(2024, 7, 1))
+    assert (edit.table, edit.release) == ("outpatient hospital", "2024 Q3")
+    assert tx.ptp.lookup("20610", "99999", date(2024, 7, 1)) is None  # not the practitioner table

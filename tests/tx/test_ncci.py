@@ -445,7 +445,10 @@ def test_builtin_files_use_the_cms_layouts() -> None:
         assert lines[2].split("\t")[:2] == ["Column 1", "Column 2"]
         assert "American Medical Association" in lines[0]
         mue_raw = (folder / f"mue-{stem}.csv").read_bytes()
-        assert mue_raw.startswith(b'"') and b'"HCPCS/\r\nCPT Code","' + label + b' Services MUE Values"' in mue_raw
+        assert (
+            mue_raw.startswith(b'"')
+            and b'"HCPCS/\r\nCPT Code","' + label + b' Services MUE Values"' in mue_raw
+        )
         # the built-in files load through the public loaders too (what a user's CMS file goes through)
         ptp, mue = load_builtin(stem)
         assert len(PtpTable.load([folder / f"ptp-{stem}.txt"])) == len(ptp)
@@ -461,7 +464,9 @@ def _shared_rows(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(f))
 
 
-@pytest.mark.parametrize(("kind", "stem"), [("practitioner", "practitioner"), ("outpatient-hospital", "hospital")])
+@pytest.mark.parametrize(
+    ("kind", "stem"), [("practitioner", "practitioner"), ("outpatient-hospital", "hospital")]
+)
 def test_builtin_excerpt_is_the_cms_release(shared: Path, kind: str, stem: str) -> None:
     """Every built-in PTP and MUE row says what the CMS 2024 Q3 table says, and every active PTP
     edit between two codes of the excerpt that names a seed-family code is in it."""
@@ -479,4 +484,6 @@ def test_builtin_excerpt_is_the_cms_release(shared: Path, kind: str, stem: str) 
     rows = {r["hcpcs_code"]: r for r in _shared_rows(shared / "data" / "cms" / f"ncci-mue-{kind}-2024q3.csv")}
     for e in mue:
         r = rows[e.code]
-        assert (e.value, e.mai, e.rationale) == (int(r["mue_value"]), int(r["mai"]), r["mue_rationale"]), e.code
+        assert (e.value, e.mai, e.rationale) == (int(r["mue_value"]), int(r["mai"]), r["mue_rationale"]), (
+            e.code
+        )
