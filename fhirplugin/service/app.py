@@ -230,7 +230,13 @@ def create_app(
         body = await read_json(request, settings)
         allowed = _allowed_servers(request, claims)
         answer = await run_in_threadpool(
-            cds.run, engine, body, svc, settings.service, allowed_servers=allowed
+            cds.run,
+            engine,
+            body,
+            svc,
+            settings.service,
+            allowed_servers=allowed,
+            base_url=public_base(request),
         )
         return JSONResponse(answer)
 
