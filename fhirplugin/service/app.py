@@ -19,7 +19,7 @@ from fhirplugin import __version__
 from fhirplugin.config import Settings, load_settings
 from fhirplugin.engine import Engine
 from fhirplugin.fhir import jsonload
-from fhirplugin.service import cds, errors, fhir_routes, logsafe
+from fhirplugin.service import cds, errors, fhir_routes, logsafe, rulepages, tryit
 from fhirplugin.service.errors import ServiceError
 from fhirplugin.service.hooks import SERVICES
 from fhirplugin.service.limits import BodyLimit
@@ -264,10 +264,14 @@ def create_app(
         )
 
     fhir_routes.install(app, engine, settings)
+    rulepages.install(app, public_base)
+    tryit.install(app)
 
     @app.get("/", include_in_schema=False)
     def root() -> Response:
-        return JSONResponse({"service": "fhirplugin", "discovery": "/cds-services", "docs": "/docs"})
+        return JSONResponse(
+            {"service": "fhirplugin", "discovery": "/cds-services", "docs": "/docs", "rules": "/rules", "try": "/try"}
+        )
 
     return app
 
