@@ -27,14 +27,14 @@
 
   // --- tiny Markdown (paragraphs, lists, **bold**, *em*, `code`, [text](http…)) built as DOM nodes ---
   function inline(text, parent) {
-    const re = /\*\*(.+?)\*\*|`([^`]+)`|\[([^\]]+)\]\((https?:\/\/[^)\s]+)\)|\*([^*]+)\*/g;
+    const re = /\*\*(.+?)\*\*|``(.+?)``|`([^`]+)`|\[([^\]]+)\]\((https?:\/\/[^)\s]+)\)|\*([^*\s][^*]*)\*/g;
     let pos = 0, m;
     while ((m = re.exec(text))) {
       parent.append(text.slice(pos, m.index));
       if (m[1] !== undefined) parent.append(el("strong", { text: m[1] }));
-      else if (m[2] !== undefined) parent.append(el("code", { text: m[2] }));
-      else if (m[3] !== undefined) parent.append(el("a", { href: m[4], target: "_blank", rel: "noopener", text: m[3] }));
-      else parent.append(el("em", { text: m[5] }));
+      else if (m[2] !== undefined || m[3] !== undefined) parent.append(el("code", { text: m[2] !== undefined ? m[2] : m[3] }));
+      else if (m[4] !== undefined) parent.append(el("a", { href: m[5], target: "_blank", rel: "noopener", text: m[4] }));
+      else parent.append(el("em", { text: m[6] }));
       pos = re.lastIndex;
     }
     parent.append(text.slice(pos));
@@ -285,7 +285,7 @@
   async function init() {
     const [disc, ex] = await Promise.all([getJson("/cds-services"), getJson("/try/examples")]);
     state.services = (disc.body && disc.body.services) || [];
-    for (const s of state.services) $("service").append(el("option", { value: s.id, text: `${s.hook} — ${s.id}` }));
+    for (const s of state.services) $("service").append(el("option", { value: s.id, text: s.id === s.hook ? s.id : `${s.hook} (${s.id})` }));
     for (const e of (ex.body && ex.body.examples) || []) $("example").append(el("option", { value: e.name, text: e.title }));
     $("controls").addEventListener("submit", (ev) => { ev.preventDefault(); run(); });
     $("rerun").addEventListener("click", run);
