@@ -99,6 +99,19 @@ def test_against_a_running_service_prints_what_in_process_prints(server, capsys)
     local = capsys.readouterr().out
     assert remote.stdout.strip().replace(base, "http://127.0.0.1:8080") == local.strip()
     assert f"<{base}/rules/DRN001>" in remote.stdout
+    as_json = _cli(
+        "hook",
+        "fhirplugin-order-dispatch",
+        str(ROOT / "examples" / "devices" / "bundle.json"),
+        "--url",
+        base,
+        "--json",
+    )
+    assert as_json.returncode == 1, as_json.stderr
+    body = json.loads(as_json.stdout)
+    assert any(c["source"]["topic"]["code"] == "DEV002" for c in body["cards"])
+    if crd.available():
+        assert crd.problems(body) == []
 
 
 @pytest.mark.slow

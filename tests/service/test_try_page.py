@@ -13,6 +13,7 @@ import json
 import os
 from pathlib import Path
 
+import crd
 import pytest
 import requests
 from test_server_process import server  # noqa: F401 - the real `fhirplugin serve` fixture
@@ -101,6 +102,8 @@ def _expected(base: str, name: str) -> tuple[dict, dict]:
     ex = requests.get(f"{base}/try/examples/{name}", timeout=30).json()
     r = requests.post(f"{base}/cds-services/{ex['service']}", json=ex["request"], timeout=60)
     assert r.status_code == 200, r.text
+    if crd.available():  # responses of the real server process, not seen by conftest's check
+        assert crd.problems(r.json()) == []
     return ex, r.json()
 
 
