@@ -165,7 +165,8 @@ def create_app(
         version=__version__,
         summary="CPT coding validation for FHIR Claims, Procedures and ServiceRequests.",
         description=(
-            "CDS Hooks 2.0 services (order-sign, order-select, dev.fhirplugin.charge-entry) and FHIR "
+            "CDS Hooks 2.0 services (order-sign, order-select, order-dispatch, encounter-discharge, "
+            "dev.fhirplugin.charge-entry), rule pages (/rules), a try-it page (/try) and FHIR "
             "`$validate`. Every error answer is a FHIR OperationOutcome."
         ),
     )
