@@ -166,6 +166,41 @@ def serve(
 
 
 @app.command()
+def hook(
+    name: Annotated[str, typer.Argument(help="Service id or hook name (order-sign, encounter-discharge, …).")],
+    file: Annotated[str, typer.Argument(help="A CDS Hooks request, or a FHIR Bundle to wrap as one; - for stdin.")],
+    url: Annotated[
+        str | None,
+        typer.Option("--url", help="Base URL of a running service [default: run the service in-process]."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the response JSON instead of text.")] = False,
+    config: ConfigOpt = None,
+) -> None:
+    """Send a CDS Hooks request (or a Bundle wrapped as one) and print the cards.
+
+    Exit codes: 0 no critical card; 1 at least one critical card; 2 the request failed.
+    """
+    from fhirplugin.service.hookclient import HookError, render, send
+
+    settings = _settings(config)
+    try:
+        answer = send(name, _read(file), url=url, settings=settings)
+    except OSError as exc:
+        err.print(f"fhirplugin: cannot read {file}: {getattr(exc, 'strerror', None) or exc}")
+        raise typer.Exit(2) from None
+    except HookError as exc:
+        err.print(f"fhirplugin: {exc}")
+        raise typer.Exit(2) from None
+    if as_json:
+        import orjson
+
+        sys.stdout.write(orjson.dumps(answer.response, option=orjson.OPT_INDENT_2).decode() + "\n")
+    else:
+        print(render(answer))
+    raise typer.Exit(1 if any(c.get("indicator") == "critical" for c in answer.response["cards"]) else 0)
+
+
+@app.command()
 def batch(
     paths: Annotated[
         list[str],

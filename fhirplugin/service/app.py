@@ -19,7 +19,7 @@ from fhirplugin import __version__
 from fhirplugin.config import Settings, load_settings
 from fhirplugin.engine import Engine
 from fhirplugin.fhir import jsonload
-from fhirplugin.service import cds, errors, fhir_routes, logsafe
+from fhirplugin.service import cds, errors, fhir_routes, logsafe, rulepages, tryit
 from fhirplugin.service.errors import ServiceError
 from fhirplugin.service.hooks import SERVICES
 from fhirplugin.service.limits import BodyLimit
@@ -165,7 +165,8 @@ def create_app(
         version=__version__,
         summary="CPT coding validation for FHIR Claims, Procedures and ServiceRequests.",
         description=(
-            "CDS Hooks 2.0 services (order-sign, order-select, dev.fhirplugin.charge-entry) and FHIR "
+            "CDS Hooks 2.0 services (order-sign, order-select, order-dispatch, encounter-discharge, "
+            "dev.fhirplugin.charge-entry), rule pages (/rules), a try-it page (/try) and FHIR "
             "`$validate`. Every error answer is a FHIR OperationOutcome."
         ),
     )
@@ -230,7 +231,13 @@ def create_app(
         body = await read_json(request, settings)
         allowed = _allowed_servers(request, claims)
         answer = await run_in_threadpool(
-            cds.run, engine, body, svc, settings.service, allowed_servers=allowed
+            cds.run,
+            engine,
+            body,
+            svc,
+            settings.service,
+            allowed_servers=allowed,
+            base_url=public_base(request),
         )
         return JSONResponse(answer)
 
@@ -258,10 +265,14 @@ def create_app(
         )
 
     fhir_routes.install(app, engine, settings)
+    rulepages.install(app, public_base)
+    tryit.install(app)
 
     @app.get("/", include_in_schema=False)
     def root() -> Response:
-        return JSONResponse({"service": "fhirplugin", "discovery": "/cds-services", "docs": "/docs"})
+        return JSONResponse(
+            {"service": "fhirplugin", "discovery": "/cds-services", "docs": "/docs", "rules": "/rules", "try": "/try"}
+        )
 
     return app
 

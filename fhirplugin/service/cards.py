@@ -4,6 +4,9 @@ One card per finding at warning or error (``critical``), and per information fin
 raised (not the engine's "no problems found"). Each card carries the OperationOutcome issue it
 presents under the ``dev.fhirplugin.issues`` extension key; the response carries the whole
 OperationOutcome under ``dev.fhirplugin.operation-outcome``.
+
+Given the service's public base URL, a card's ``source.url`` and its one ``links`` entry (type
+``absolute``, the Da Vinci CRD "External Reference" card) point at the rule's page ``/rules/{id}``.
 """
 
 from __future__ import annotations
@@ -73,7 +76,14 @@ def _detail(f: Finding, where: str | None) -> str:
 Resolver = Callable[[str], tuple[str, "Target | None", list | None, str | None]]
 
 
-def card(f: Finding, *, hook_instance: str, resolve: Resolver) -> dict:
+def rule_url(base_url: str | None, rule_id: str | None) -> str | None:
+    """The absolute URL of a rule's page, or None without a base URL or a registered rule."""
+    if not base_url or not rule_id or REGISTRY.get(rule_id) is None:
+        return None
+    return f"{base_url.rstrip('/')}/rules/{rule_id}"
+
+
+def card(f: Finding, *, hook_instance: str, resolve: Resolver, base_url: str | None = None) -> dict:
     """``resolve(expression)`` → (client-facing expression, target, path segments, where-words)."""
     resolved = [resolve(e) for e in f.expression]
     where = resolved[0][3] if resolved else None
@@ -90,6 +100,12 @@ def card(f: Finding, *, hook_instance: str, resolve: Resolver) -> dict:
     }
     if f.rule_display:
         c["source"]["topic"]["display"] = f.rule_display
+    url = rule_url(base_url, f.rule_id)
+    if url:
+        c["source"]["url"] = url
+        c["links"] = [
+            {"label": f"Rule {f.rule_id}: what it checks and how to fix it", "url": url, "type": "absolute"}
+        ]
     if f.fix and isinstance(f.fix.get("path"), str):
         _, target, segs, _ = resolve(f.fix["path"])
         if target is not None and target.editable and segs is not None:
@@ -113,8 +129,34 @@ def card(f: Finding, *, hook_instance: str, resolve: Resolver) -> dict:
     return c
 
 
-def cards_for(findings: Iterable[Finding], *, hook_instance: str, resolve: Resolver) -> list[dict]:
+def cards_for(
+    findings: Iterable[Finding], *, hook_instance: str, resolve: Resolver, base_url: str | None = None
+) -> list[dict]:
     """Cards most urgent first; findings in input order within one urgency."""
     order = {Severity.FATAL: 0, Severity.ERROR: 0, Severity.WARNING: 1, Severity.INFORMATION: 2}
     ranked = sorted(findings, key=lambda f: (order[f.severity], f.sort_key()))
-    return [card(f, hook_instance=hook_instance, resolve=resolve) for f in ranked]
+    return [card(f, hook_instance=hook_instance, resolve=resolve, base_url=base_url) for f in ranked]
+
+
+def no_problems_card(checked: list[str], *, hook_instance: str, base_url: str | None = None) -> dict:
+    """The opt-in information card for a request with no finding (a CRD "Instructions" card: text only)."""
+    if checked:
+        shown = ", ".join(checked[:10]) + (f" and {len(checked) - 10} more" if len(checked) > 10 else "")
+        text = f"No CPT coding problems found in {len(checked)} checked resource(s)."
+        detail = f"fhirplugin checked {shown} against its CPT coding rules and found nothing to change."
+    else:
+        text = "Nothing to check: the request holds no CPT-coded order, claim or procedure."
+        detail = "fhirplugin checks CPT-coded ServiceRequests, Claims, Procedures and ChargeItems only."
+    c: dict = {
+        "uuid": str(uuid.uuid5(_NS, f"{hook_instance}|no-problems")),
+        "summary": summary(text, "fhirplugin"),
+        "indicator": "info",
+        "detail": detail,
+        "source": {
+            "label": SOURCE_LABEL,
+            "topic": {"system": RULES_SYSTEM, "code": "no-problems", "display": "No coding problems found"},
+        },
+    }
+    if base_url:
+        c["source"]["url"] = f"{base_url.rstrip('/')}/rules"
+    return c

@@ -3,6 +3,11 @@
 Data the rules need (resources the draft Claims and orders reference) comes from the hook context,
 then from ``prefetch``, then from ``fhirServer`` with the ``fhirAuthorization`` token; when none of
 these has it the call ends in 412 with an OperationOutcome naming what is missing.
+
+Three kinds of service (``Service.source``): a context Bundle to check (order-sign, order-select,
+charge-entry); the orders a context field names, from prefetch or fhirServer (order-dispatch); the
+encounter's Procedures, ChargeItems and Claims, from prefetch keys or searches on fhirServer
+(encounter-discharge).
 """
 
 from __future__ import annotations
@@ -18,7 +23,14 @@ from fhirplugin.outcome import issue as oo_issue
 from fhirplugin.service import cards, logsafe
 from fhirplugin.service.errors import ServiceError
 from fhirplugin.service.fixes import locate
-from fhirplugin.service.hooks import CHARGE_ENTRY_HOOK, Service
+from fhirplugin.service.hooks import (
+    CHARGE_ENTRY_HOOK,
+    CONFIG_KEY,
+    ENCOUNTER_CHECKED,
+    ENCOUNTER_SEARCHES,
+    NO_PROBLEMS_CARD,
+    Service,
+)
 
 if TYPE_CHECKING:
     from fhirplugin.config import ServiceSettings
@@ -59,6 +71,12 @@ class Request:
     prefetch: dict
     fhir_server: str | None
     access_token: str | None
+    extension: dict = field(default_factory=dict)
+
+    def option(self, code: str) -> bool:
+        """A boolean CRD configuration option the client set (``extension["davinci-crd.configuration"]``)."""
+        conf = self.extension.get(CONFIG_KEY)
+        return isinstance(conf, dict) and conf.get(code) is True
 
 
 def parse_request(body: object, service: Service) -> Request:
@@ -97,7 +115,10 @@ def parse_request(body: object, service: Service) -> Request:
         raise ServiceError(
             400, "fhirAuthorization has no access_token.", expression="fhirAuthorization.access_token"
         )
-    return Request(body["hook"], body["hookInstance"], context, prefetch, server, token)
+    ext = body.get("extension")
+    if ext is not None and not isinstance(ext, dict):
+        raise ServiceError(400, "extension must be a JSON object.", expression="extension")
+    return Request(body["hook"], body["hookInstance"], context, prefetch, server, token, ext or {})
 
 
 def _bundle(context: dict, key: str) -> dict:
@@ -151,6 +172,7 @@ class Slot:
     editable: bool
     origin: str  # "context" | "prefetch" | "fhirServer"
     context_index: int | None = None  # index in the context Bundle
+    primary: bool = False  # one of the resources the hook checks (not data they reference)
 
 
 @dataclass(slots=True)
@@ -179,35 +201,84 @@ def _prefetch_index(prefetch: dict, gathered: Gathered) -> dict[str, dict]:
     return found
 
 
+class _Fetcher:
+    """Reads and searches on fhirServer for one call (the client is made on first use)."""
+
+    def __init__(self, req: Request, settings: ServiceSettings, allowed_servers: list[str] | None) -> None:
+        self.req, self.settings, self.allowed = req, settings, allowed_servers
+        self.client = None
+        self.reads = 0
+
+    @property
+    def available(self) -> bool:
+        return self.req.fhir_server is not None
+
+    def _get(self):
+        if self.client is None:
+            self.client = _client(self.req, self.settings, self.allowed)
+        return self.client
+
+    def read(self, key: str) -> dict | None:
+        if not self.available or self.reads >= MAX_FOLLOW:
+            return None
+        try:
+            r = self._get().read(key)
+        except Exception as exc:  # noqa: BLE001 - FetchError, or anything the HTTP layer raised
+            log.info("fhirServer read failed for a %s: %s", key.split("/")[0], type(exc).__name__)
+            return None
+        self.reads += 1
+        return r
+
+    def search(self, rtype: str, params: dict) -> list[dict] | None:
+        if not self.available:
+            return None
+        try:
+            return self._get().search(rtype, params)
+        except Exception as exc:  # noqa: BLE001
+            log.info("fhirServer search failed for %s: %s", rtype, type(exc).__name__)
+            return None
+
+
 def gather(
     req: Request, service: Service, settings: ServiceSettings, allowed_servers: list[str] | None
 ) -> Gathered:
     g = Gathered()
-    bundle = _bundle(req.context, service.context_key)
-    entries = bundle.get("entry") or []
+    fetcher = _Fetcher(req, settings, allowed_servers)
     have: set[str] = set()
     full_urls: set[str] = set()
-    for i, e in enumerate(entries):
-        r = e["resource"]
-        if service.hook != CHARGE_ENTRY_HOOK and not is_cpt_order(r):
-            continue  # orders without a CPT code are not ours to check
-        g.slots.append(Slot(r, True, "context", i))
-    for e in entries:  # every context resource can satisfy a reference, checked or not
-        k = _ref_key(e["resource"])
+    context_by_key: dict[str, dict] = {}
+    missing: list[str] = []
+    if service.source == "dispatch":
+        pre = _prefetch_index(req.prefetch, g)
+        _dispatch_slots(req, g, pre, fetcher, missing)
+    elif service.source == "encounter":
+        pre = _prefetch_index(req.prefetch, g)
+        _encounter_slots(req, g, fetcher, missing)
+    else:
+        bundle = _bundle(req.context, service.context_key)
+        entries = bundle.get("entry") or []
+        for i, e in enumerate(entries):
+            r = e["resource"]
+            if service.hook != CHARGE_ENTRY_HOOK and not is_cpt_order(r):
+                continue  # orders without a CPT code are not ours to check
+            g.slots.append(Slot(r, True, "context", i, primary=True))
+        for e in entries:  # every context resource can satisfy a reference, checked or not
+            k = _ref_key(e["resource"])
+            if k:
+                have.add(k)
+            if isinstance(e.get("fullUrl"), str):
+                full_urls.add(e["fullUrl"])
+        if not g.slots:
+            return g
+        pre = _prefetch_index(req.prefetch, g)
+        context_by_key = {_ref_key(e["resource"]): e["resource"] for e in entries if _ref_key(e["resource"])}
+    for s in g.slots:
+        k = _ref_key(s.resource)
         if k:
             have.add(k)
-        if isinstance(e.get("fullUrl"), str):
-            full_urls.add(e["fullUrl"])
-    if not g.slots:
-        return g
-    pre = _prefetch_index(req.prefetch, g)
-    context_by_key = {_ref_key(e["resource"]): e["resource"] for e in entries if _ref_key(e["resource"])}
-    client = None
-    missing: list[str] = []
     queue = [s.resource for s in g.slots]
     if service.hook == CHARGE_ENTRY_HOOK:  # Procedures of the encounter that share a claim line's code
         queue += _same_code_procedures(g.slots, pre)
-    fetched = 0
     while queue:
         res = queue.pop(0)
         refs: list[str] = []
@@ -229,21 +300,10 @@ def gather(
                 g.slots.append(Slot(pre[key], False, "prefetch"))
                 queue.append(pre[key])
                 continue
-            if fetched >= MAX_FOLLOW:
+            r = fetcher.read(key)
+            if r is None:
                 missing.append(key)
                 continue
-            if req.fhir_server is None:
-                missing.append(key)
-                continue
-            if client is None:
-                client = _client(req, settings, allowed_servers)
-            try:
-                r = client.read(key)
-            except Exception as exc:  # noqa: BLE001 - FetchError, or anything the HTTP layer raised
-                log.info("fhirServer read failed for a %s: %s", m.group(2), type(exc).__name__)
-                missing.append(key)
-                continue
-            fetched += 1
             g.slots.append(Slot(r, False, "fhirServer"))
             queue.append(r)
     if missing:
@@ -255,6 +315,112 @@ def gather(
             diagnostics="Send it in the hook context or prefetch, or give fhirServer and fhirAuthorization.",
         )
     return g
+
+
+def _reference_list(context: dict, names: tuple[str, ...]) -> tuple[str, list]:
+    """The first of ``names`` present in the context, as a list (a single string is one item)."""
+    for name in names:
+        if name in context:
+            v = context[name]
+            return name, list(v) if isinstance(v, list) else [v]
+    return names[0], []
+
+
+def _dispatch_slots(req: Request, g: Gathered, pre: dict, fetcher: _Fetcher, missing: list[str]) -> None:
+    """order-dispatch: the orders named by dispatchedOrders (1.1), dispatched-orders or order (1.0),
+    and by the focus of the fulfillment Tasks; read from prefetch, else from fhirServer."""
+    name, refs = _reference_list(req.context, ("dispatchedOrders", "dispatched-orders", "order"))
+    _, tasks = _reference_list(req.context, ("fulfillmentTasks", "fulfillment-tasks", "task"))
+    for i, ref in enumerate(refs):
+        if not isinstance(ref, str) or not _REL.match(ref):
+            where = f"context.{name}[{i}]" if isinstance(req.context.get(name), list) else f"context.{name}"
+            raise ServiceError(
+                400, f"{where} must be a reference such as ServiceRequest/123.", expression=where
+            )
+    for t in tasks:
+        focus = t.get("focus") if isinstance(t, dict) else None
+        if isinstance(focus, dict) and isinstance(focus.get("reference"), str):
+            refs.append(focus["reference"])
+    if not refs:
+        raise ServiceError(
+            400,
+            "The order-dispatch context names no order (dispatchedOrders, dispatched-orders or order).",
+            expression="context.dispatchedOrders",
+        )
+    seen: set[str] = set()
+    for ref in refs:
+        m = _REL.match(ref)
+        if not m or m.group(2) != "ServiceRequest":
+            continue  # medication, device … orders: no CPT coding to check
+        key = f"{m.group(2)}/{m.group(3)}"
+        if key in seen:
+            continue
+        seen.add(key)
+        origin, r = "prefetch", pre.get(key)
+        if r is None:
+            origin, r = "fhirServer", fetcher.read(key)
+        if r is None:
+            missing.append(key)
+        elif is_cpt_order(r):
+            g.slots.append(Slot(r, False, origin, primary=True))
+
+
+def _fill(template: str, context: dict) -> dict | None:
+    """``patient={{context.patientId}}&encounter=…`` → search parameters; None when a token is unset."""
+    params = {}
+    for part in template.split("&"):
+        k, _, v = part.partition("=")
+        m = re.fullmatch(r"\{\{context\.(\w+)\}\}", v)
+        if m:
+            v = context.get(m.group(1))
+            if not isinstance(v, str) or not v:
+                return None
+        params[k] = v
+    return params
+
+
+def _of_encounter(r: dict, encounter_id: str) -> bool:
+    """False only when the resource names an encounter, and not this one."""
+    refs: list[str] = []
+    for key in ("encounter", "context"):
+        v = r.get(key)
+        if isinstance(v, dict) and isinstance(v.get("reference"), str):
+            refs.append(v["reference"])
+    if r.get("resourceType") == "Claim":
+        for item in r.get("item") or []:
+            for e in (item.get("encounter") or []) if isinstance(item, dict) else []:
+                if isinstance(e, dict) and isinstance(e.get("reference"), str):
+                    refs.append(e["reference"])
+    return not refs or any(x.split("/_history")[0].endswith(f"Encounter/{encounter_id}") for x in refs)
+
+
+def _encounter_slots(req: Request, g: Gathered, fetcher: _Fetcher, missing: list[str]) -> None:
+    """encounter-discharge: the Procedures, ChargeItems and Claims of the encounter."""
+    for name in ("patientId", "encounterId"):
+        if not isinstance(req.context.get(name), str) or not req.context[name]:
+            raise ServiceError(400, f"context.{name} is required (a FHIR id).", expression=f"context.{name}")
+    encounter_id = req.context["encounterId"]
+    for key in ENCOUNTER_CHECKED:
+        rtype, template = ENCOUNTER_SEARCHES[key]
+        value = req.prefetch.get(key)
+        resources: list | None = None
+        origin = "prefetch"
+        if isinstance(value, dict) and value.get("resourceType") != "OperationOutcome":
+            if value.get("resourceType") == "Bundle":
+                resources = [e.get("resource") for e in value.get("entry") or [] if isinstance(e, dict)]
+            else:
+                resources = [value]
+        else:
+            params = _fill(template, req.context)
+            origin = "fhirServer"
+            resources = fetcher.search(rtype, params) if params is not None else None
+        if resources is None:
+            missing.append(f"prefetch {key} ({rtype}?{template})")
+            continue
+        for r in resources:
+            if isinstance(r, dict) and r.get("resourceType") == rtype and _of_encounter(r, encounter_id):
+                editable = rtype == "Claim" and r.get("status") == "draft"
+                g.slots.append(Slot(r, editable, origin, primary=True))
 
 
 def _same_code_procedures(slots: list[Slot], pre: dict[str, dict]) -> list[dict]:
@@ -295,8 +461,12 @@ def run(
     settings: ServiceSettings,
     *,
     allowed_servers: list[str] | None = None,
+    base_url: str | None = None,
 ) -> dict:
-    """Answer one hook call; the patient id and access token are redacted from any log line meanwhile."""
+    """Answer one hook call; the patient id and access token are redacted from any log line meanwhile.
+
+    ``base_url``: the service's public base URL, for the cards' links to the rule pages.
+    """
     secrets: list[str] = []
     if isinstance(body, dict):
         context = body.get("context") if isinstance(body.get("context"), dict) else {}
@@ -307,7 +477,7 @@ def run(
             if isinstance(v, str)
         ]
     with logsafe.sensitive(*secrets):
-        return _run(engine, body, service, settings, allowed_servers=allowed_servers)
+        return _run(engine, body, service, settings, allowed_servers=allowed_servers, base_url=base_url)
 
 
 def _run(
@@ -317,10 +487,13 @@ def _run(
     settings: ServiceSettings,
     *,
     allowed_servers: list[str] | None = None,
+    base_url: str | None = None,
 ) -> dict:
     req = parse_request(body, service)
     g = gather(req, service, settings, allowed_servers)
     if not g.slots:
+        if req.option(NO_PROBLEMS_CARD):
+            return {"cards": [cards.no_problems_card([], hook_instance=req.hook_instance, base_url=base_url)]}
         return {"cards": []}
     bundle = {
         "resourceType": "Bundle",
@@ -356,7 +529,14 @@ def _run(
         if focus is not None and idx is not None and idx < len(g.slots) and idx not in focus:
             continue
         kept.append(f)
-    response: dict = {"cards": cards.cards_for(kept, hook_instance=req.hook_instance, resolve=resolve)}
+    response: dict = {
+        "cards": cards.cards_for(kept, hook_instance=req.hook_instance, resolve=resolve, base_url=base_url)
+    }
+    if not response["cards"] and req.option(NO_PROBLEMS_CARD):
+        checked = [_ref_key(s.resource) or str(s.resource.get("resourceType")) for s in g.slots if s.primary]
+        response["cards"] = [
+            cards.no_problems_card(checked, hook_instance=req.hook_instance, base_url=base_url)
+        ]
     issues = []
     for f in kept:
         iss = oo_issue(f)

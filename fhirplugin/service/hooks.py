@@ -1,4 +1,9 @@
-"""The CDS Hooks services fhirplugin offers (discovery entries) and the charge-entry hook definition."""
+"""The CDS Hooks services fhirplugin offers (discovery entries) and the charge-entry hook definition.
+
+Each service names where its resources come from (``source``): a Bundle in the context
+(``draftOrders``, ``draftClaims``), the orders a context field references (order-dispatch), or the
+encounter's resources from prefetch or the FHIR server (encounter-discharge).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,24 @@ from dataclasses import dataclass, field
 CHARGE_ENTRY_HOOK = "dev.fhirplugin.charge-entry"
 CHARGE_ENTRY_HOOK_VERSION = "1.0"
 
+# Da Vinci CRD client configuration (CRD 2.0.1 §Configuration options): discovery offers the options in
+# extension["davinci-crd.configuration-options"], a request sets them in extension["davinci-crd.configuration"]
+CONFIG_OPTIONS_KEY = "davinci-crd.configuration-options"
+CONFIG_KEY = "davinci-crd.configuration"
+NO_PROBLEMS_CARD = "no-problems-card"
+CONFIG_OPTIONS = [
+    {
+        "code": NO_PROBLEMS_CARD,
+        "type": "boolean",
+        "name": "Card when no problems are found",
+        "description": (
+            "Send one information card saying what was checked when no coding problem is found "
+            "(by default a clean request answers with no card)."
+        ),
+        "default": False,
+    }
+]
+
 
 @dataclass(frozen=True, slots=True)
 class Service:
@@ -14,9 +37,10 @@ class Service:
     hook: str
     title: str
     description: str
-    context_key: str  # the context field holding the Bundle to check
+    context_key: str  # the context field holding the Bundle to check, or naming the orders to check
     prefetch: dict[str, str] = field(default_factory=dict)
     usage: str | None = None
+    source: str = "bundle"  # "bundle" | "dispatch" | "encounter"
 
     def discovery(self) -> dict:
         out: dict = {"hook": self.hook, "title": self.title, "description": self.description, "id": self.id}
@@ -24,6 +48,7 @@ class Service:
             out["prefetch"] = dict(self.prefetch)
         if self.usage:
             out["usageRequirements"] = self.usage
+        out["extension"] = {CONFIG_OPTIONS_KEY: [dict(o) for o in CONFIG_OPTIONS]}
         return out
 
 
@@ -36,6 +61,26 @@ _CHARGE_PREFETCH = {
     "procedures": "Procedure?patient={{context.patientId}}&encounter={{context.encounterId}}",
     "conditions": "Condition?patient={{context.patientId}}&encounter={{context.encounterId}}",
 }
+
+_DISPATCH_PREFETCH = {
+    # the patient's active orders: the dispatched ones are among them
+    "orders": "ServiceRequest?patient={{context.patientId}}&status=active",
+    "conditions": "Condition?patient={{context.patientId}}",
+}
+# encounter-discharge: which prefetch key holds which resource type, and the search that fills it
+_ENC = "patient={{context.patientId}}"
+ENCOUNTER_SEARCHES: dict[str, tuple[str, str]] = {
+    # key: (resource type, search parameters); the first three are what the hook checks
+    "procedures": ("Procedure", _ENC + "&encounter={{context.encounterId}}"),
+    "chargeItems": ("ChargeItem", _ENC + "&context={{context.encounterId}}"),
+    "claims": ("Claim", _ENC + "&encounter={{context.encounterId}}"),
+    "conditions": ("Condition", _ENC + "&encounter={{context.encounterId}}"),
+    "reports": ("DiagnosticReport", _ENC + "&encounter={{context.encounterId}}"),
+    "imaging": ("ImagingStudy", _ENC + "&encounter={{context.encounterId}}"),
+    "devices": ("Device", _ENC),
+}
+ENCOUNTER_CHECKED = ("procedures", "chargeItems", "claims")
+_DISCHARGE_PREFETCH = {k: f"{t}?{q}" for k, (t, q) in ENCOUNTER_SEARCHES.items()}
 
 SERVICES: dict[str, Service] = {
     s.id: s
@@ -63,6 +108,39 @@ SERVICES: dict[str, Service] = {
             prefetch=_ORDER_PREFETCH,
         ),
         Service(
+            id="fhirplugin-order-dispatch",
+            hook="order-dispatch",
+            title="CPT coding check when an order is dispatched to a performer",
+            description=(
+                "Runs the order checks on the CPT-coded ServiceRequests named in dispatchedOrders (or the "
+                "1.0 field order, or fulfillment Task focus) when they are sent to a performer."
+            ),
+            context_key="dispatchedOrders",
+            prefetch=_DISPATCH_PREFETCH,
+            usage=(
+                "The orders come from prefetch (any key holding them) or are read from fhirServer; "
+                "dispatchedOrders, dispatched-orders and order (hook versions 1.0 and 1.1) are all read."
+            ),
+            source="dispatch",
+        ),
+        Service(
+            id="fhirplugin-encounter-discharge",
+            hook="encounter-discharge",
+            title="CPT coding check of an encounter's charges at discharge",
+            description=(
+                "Checks the encounter's Procedures, ChargeItems and draft Claims (from prefetch or the "
+                "FHIR server) against CPT coding rules, NCCI edits and MUE limits, with a card for "
+                "every finding."
+            ),
+            context_key="encounterId",
+            prefetch=_DISCHARGE_PREFETCH,
+            usage=(
+                "Prefetch procedures, chargeItems and claims (or give fhirServer and fhirAuthorization); "
+                "without them the call answers 412."
+            ),
+            source="encounter",
+        ),
+        Service(
             id=CHARGE_ENTRY_HOOK,
             hook=CHARGE_ENTRY_HOOK,
             title="CPT coding check at charge entry",
@@ -72,7 +150,10 @@ SERVICES: dict[str, Service] = {
             ),
             context_key="draftClaims",
             prefetch=_CHARGE_PREFETCH,
-            usage="The CDS client sends context.draftClaims, a Bundle holding the draft Claim(s).",
+            usage=(
+                "The CDS client sends context.draftClaims, a Bundle holding the draft Claim(s) or "
+                "ChargeItem(s) and the resources they reference."
+            ),
         ),
     )
 }

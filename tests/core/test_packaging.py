@@ -35,3 +35,10 @@ def test_wheel_contains_data(tmp_path):
     assert "fhirplugin/_data/terminology/cpt/codes.csv" in names
     assert any(n.startswith("fhirplugin/_data/profiles/") for n in names)
     assert "fhirplugin/cli.py" in names
+    # the try-it page and its examples work from a wheel install
+    for name in ("try.html", "try.js", "try.css"):
+        assert f"fhirplugin/service/static/{name}" in names
+    from fhirplugin.service.tryit import EXAMPLES
+
+    for ex in EXAMPLES:
+        assert f"fhirplugin/_data/examples/{ex.path}" in names

@@ -2,8 +2,10 @@
 Inferno presets and fixtures, Da Vinci RI requests, Argonaut PAMA requests) against our services.
 
 Requests for a hook we serve answer 200 with a response that passes the derived CDS Hooks 2.0 schema,
-and with no warning or critical card unless they hold a CPT-coded order. Requests for a hook we do not
-serve (patient-view, order-dispatch) are refused with 400 and an OperationOutcome naming ``hook``.
+and with no warning or critical card unless they hold a CPT-coded order. order-dispatch requests name
+their orders by reference: they are sent without fhirServer (no network in the tests) and answer 200
+when the order is prefetched, else 412 naming it. Requests for a hook we do not serve (patient-view)
+are refused with 400 and an OperationOutcome naming ``hook``.
 Skipped cleanly when ../shared is absent.
 """
 
@@ -20,7 +22,11 @@ from fhirplugin.service.app import create_app
 from fhirplugin.service.cds import is_cpt_order
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "reference" / "cds-hooks"
-SERVED = {"order-sign": "fhirplugin-order-sign", "order-select": "fhirplugin-order-select"}
+SERVED = {
+    "order-sign": "fhirplugin-order-sign",
+    "order-select": "fhirplugin-order-select",
+    "order-dispatch": "fhirplugin-order-dispatch",
+}
 
 
 def _requests() -> list[tuple[str, dict]]:
@@ -85,7 +91,14 @@ def test_public_request(client, response_schema, name, req):
         assert r.status_code == 400
         assert r.json()["issue"][0]["expression"] == ["hook"]
         return
-    r = client.post(f"/cds-services/{service}", json=req)
+    if req["hook"] == "order-dispatch":
+        req = {k: v for k, v in req.items() if k not in ("fhirServer", "fhirAuthorization")}
+        r = client.post(f"/cds-services/{service}", json=req)
+        if r.status_code == 412:
+            assert "ServiceRequest/" in r.json()["issue"][0]["details"]["text"], r.text
+            return
+    else:
+        r = client.post(f"/cds-services/{service}", json=req)
     assert r.status_code == 200, r.text
     body = r.json()
     errors = sorted(response_schema("Response").iter_errors(body), key=str)
