@@ -9,7 +9,10 @@ Each command runs ``--repeat`` times as a fresh process; the figure is the least
 to it). Ratios are against the bare interpreter (``python -c pass``) and, with ``--before``, against
 the other checkout. The fhirkit-rs peer (``fhirkit.validate`` of the same file in a fresh
 interpreter) is measured too when installed. The ICD-10-CM cache folder is the usual one (warm:
-start-up after the first run, as users meet it).
+start-up after the first run, as users meet it). Byte code is cached (in a temporary
+``PYTHONPYCACHEPREFIX``, written by a first run) as it is for an installed wheel, which pip compiles;
+``--no-bytecode`` measures with ``PYTHONDONTWRITEBYTECODE=1`` instead (every module compiled from
+source on every start, as in an editable checkout on a machine that sets it).
 """
 
 from __future__ import annotations
@@ -65,16 +68,24 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=7)
     ap.add_argument("--before", type=Path, help="another fhirplugin checkout to measure beside this one")
     ap.add_argument("--callgrind", action="store_true", help="also count instructions with valgrind")
+    ap.add_argument("--no-bytecode", action="store_true", help="compile every module from source each run")
     ap.add_argument(
         "--file", type=Path, default=CLAIM, help="input of `validate` (default: drainage example)"
     )
     args = ap.parse_args()
     args.file = args.file.resolve()
     py = sys.executable
-    here = dict(os.environ, PYTHONPATH=str(ROOT))
+    base = dict(os.environ)
+    pyc = tempfile.mkdtemp(prefix="fhirplugin-pyc-")
+    if args.no_bytecode:
+        base["PYTHONDONTWRITEBYTECODE"] = "1"
+    else:
+        base.pop("PYTHONDONTWRITEBYTECODE", None)
+        base["PYTHONPYCACHEPREFIX"] = pyc
+    here = dict(base, PYTHONPATH=str(ROOT))
     trees = [("this checkout", here)]
     if args.before:
-        trees.insert(0, ("before", dict(os.environ, PYTHONPATH=str(args.before.resolve()))))
+        trees.insert(0, ("before", dict(base, PYTHONPATH=str(args.before.resolve()))))
     cases = [
         ("fhirplugin --help", [py, "-m", "fhirplugin", "--help"]),
         ("fhirplugin validate (one claim bundle)", [py, "-m", "fhirplugin", "validate", str(args.file)]),
@@ -84,8 +95,9 @@ def main() -> None:
         ),
         ("fhirplugin rules", [py, "-m", "fhirplugin", "rules"]),
     ]
-    for _, env in trees:  # warm the caches (ICD-10-CM index, compiled tables) before measuring
-        subprocess.run(cases[1][1], env=env, cwd=NEUTRAL, capture_output=True, check=False)
+    for _, env in trees:  # warm the caches (ICD-10-CM index, compiled tables, byte code) first
+        for _, cmd in cases:
+            subprocess.run(cmd, env=env, cwd=NEUTRAL, capture_output=True, check=False)
     bare = cpu_of([py, "-c", "pass"], here, args.repeat)
     print(
         f"input: {args.file.relative_to(ROOT) if args.file.is_relative_to(ROOT) else args.file}; "
@@ -117,6 +129,7 @@ def main() -> None:
         if args.callgrind:
             counts = [instructions(cmd, env) for _, env in trees]
             print(f"{'  instructions':<40}" + "".join(f"{(c or 0) / 1e9:>14.2f} G" for c in counts))
+    shutil.rmtree(pyc, ignore_errors=True)
 
 
 if __name__ == "__main__":

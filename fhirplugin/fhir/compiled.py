@@ -29,7 +29,6 @@ import os
 import sys
 import tempfile
 from functools import cache
-from importlib import metadata
 from pathlib import Path
 
 from fhirplugin.fhir import fast
@@ -59,12 +58,9 @@ def _package(version: str) -> str:
 
 def _key(version: str) -> dict:
     """What a compiled file must match: the packages the tables come from and the code that reads them."""
-    versions = {}
-    for dist in ("fhir.resources", "fhir.core", "pydantic", "pydantic-core"):
-        try:
-            versions[dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            versions[dist] = None
+    from fhirplugin.tx.icd import dist_version
+
+    versions = {dist: dist_version(dist) for dist in ("fhir.resources", "fhir.core", "pydantic", "pydantic-core")}
     source = hashlib.sha256()
     for module in (fast, sys.modules[__name__]):
         with contextlib.suppress(OSError, TypeError):

@@ -24,6 +24,7 @@ import logging
 import os
 import re
 import sqlite3
+import sys
 import tempfile
 import threading
 import warnings
@@ -71,6 +72,32 @@ _FORMAT = 3
 _FILE = "icd10cm-index.sqlite3"
 
 
+@cache
+def _listing(folder: str) -> tuple[str, ...]:
+    try:
+        return tuple(os.listdir(folder))
+    except OSError:
+        return ()
+
+
+def dist_version(dist: str) -> str | None:
+    """The installed version of a distribution (``"simple-icd-10-cm"``), read from the name of its
+    ``.dist-info`` folder on ``sys.path`` (reading its metadata as ``importlib.metadata`` does costs a
+    few milliseconds a package, at every start); None when it is not installed."""
+    norm = re.sub(r"[-_.]+", "_", dist).lower()
+    for folder in sys.path:
+        for name in _listing(folder or "."):
+            if name.endswith(".dist-info"):
+                stem = name[: -len(".dist-info")]
+                project, _, version = stem.partition("-")
+                if version and re.sub(r"[-_.]+", "_", project).lower() == norm:
+                    return version
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None
+
+
 def _package_key() -> dict | None:
     """What the cache must match: the package's version and its data files (names and sizes),
     found without importing it. None when the package cannot be found."""
@@ -80,8 +107,10 @@ def _package_key() -> dict | None:
     data = Path(next(iter(spec.submodule_search_locations))) / "data"
     try:
         files = sorted((f.name, f.stat().st_size) for f in data.iterdir() if f.suffix in (".txt", ".xml"))
-        version = metadata.version("simple-icd-10-cm")
-    except (OSError, metadata.PackageNotFoundError):
+    except OSError:
+        return None
+    version = dist_version("simple-icd-10-cm")
+    if version is None:
         return None
     return {"format": _FORMAT, "version": version, "files": [list(f) for f in files]}
 

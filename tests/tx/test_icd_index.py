@@ -151,3 +151,11 @@ def test_unwritable_or_disabled_cache_still_answers(tmp_path, monkeypatch, fresh
     assert icd._index().get("K65.1") is not None
     assert fresh == [1, 1]
     assert list(tmp_path.iterdir()) == [blocker]
+
+
+@pytest.mark.parametrize("dist", ["simple-icd-10-cm", "fhir.resources", "fhir.core", "pydantic-core", "PyYAML"])
+def test_dist_version_reads_what_importlib_metadata_reads(dist: str) -> None:
+    from importlib import metadata
+
+    assert icd.dist_version(dist) == metadata.version(dist)
+    assert icd.dist_version("no-such-distribution-here") is None
