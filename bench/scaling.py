@@ -1,7 +1,7 @@
 """How the cost of one input grows with its size: claim lines, and Bundle entries. Not a test.
 
     python bench/scaling.py                  # both tables
-    python bench/scaling.py --http           # and the 500-entry Bundle over $validate (TestClient)
+    python bench/scaling.py --http           # and 504-/1,600-entry Bundles over $validate (TestClient)
 
 Table 1: one R4 Claim with k items (drainage codes with imaging guidance, all on one date for one
 patient and provider: one session) and k Procedures in one Bundle, item i linked to Procedure i by
@@ -122,13 +122,13 @@ def cpu(fn, repeat: int) -> float:
     return best
 
 
-def table(title: str, unit: str, sizes: list[int], make, engine, repeat: int, peer) -> None:
+def table(title: str, unit: str, sizes: list[int], make, engine, repeat: int, peer, cap: int) -> None:
     print(f"\n{title}")
     print(
         f"{'size':>6} {'bytes':>10} {'ms/input':>10} {'µs/' + unit:>12} {'× at 5':>7} {'peer µs/' + unit:>14}"
     )
     base = None
-    for size in sizes:
+    for size in [n for n in sizes if n <= cap]:
         body = orjson.dumps(make(size))
         secs = cpu(lambda body=body: engine.check_bytes(body), repeat)
         per = secs / size * 1e6
@@ -141,36 +141,51 @@ def table(title: str, unit: str, sizes: list[int], make, engine, repeat: int, pe
         print(f"{size:>6} {len(body):>10,} {secs * 1e3:>10.2f} {per:>12.1f} {ratio:>7} {peer_per:>14}")
 
 
-def http_500(engine_settings) -> None:
-    from fastapi.testclient import TestClient
+def http(engine_settings, copies: tuple[int, ...] = (63, 200)) -> None:
+    """POST the repeated drainage Bundle to ``$validate`` (TestClient, the app in this process)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from fastapi.testclient import TestClient
 
     from fhirplugin.service.app import create_app
 
-    body = orjson.dumps(repeated_bundle(63))[:]  # 504 entries
-    app = create_app(engine_settings)
-    with TestClient(app) as client:
-        client.post(
-            "/fhir/Bundle/$validate",
-            content=orjson.dumps(repeated_bundle(1)),
-            headers={"Content-Type": "application/fhir+json"},
-        )
-        t0, c0 = time.perf_counter(), time.process_time()
-        r = client.post(
-            "/fhir/Bundle/$validate", content=body, headers={"Content-Type": "application/fhir+json"}
-        )
-        wall, cpu_s = time.perf_counter() - t0, time.process_time() - c0
-    issues = len(r.json().get("issue", []))
-    print(
-        f"\n$validate, 504-entry Bundle ({len(body) / 1e6:.2f} MB): HTTP {r.status_code}, {issues} issues, "
-        f"{cpu_s * 1e3:.0f} ms CPU ({wall * 1e3:.0f} ms wall, TestClient in-process)"
-    )
+    headers = {"Content-Type": "application/fhir+json"}
+    print()
+    with TestClient(create_app(engine_settings)) as client:
+        client.post("/fhir/Bundle/$validate", content=orjson.dumps(repeated_bundle(1)), headers=headers)
+        for n in copies:
+            body = orjson.dumps(repeated_bundle(n))
+            t0, c0 = time.perf_counter(), time.process_time()
+            r = client.post("/fhir/Bundle/$validate", content=body, headers=headers)
+            wall, cpu_s = time.perf_counter() - t0, time.process_time() - c0
+            issues = len(r.json().get("issue", []))
+            print(
+                f"$validate, {8 * n}-entry Bundle ({len(body) / 1e6:.2f} MB): HTTP {r.status_code}, {issues} "
+                f"issues, {cpu_s * 1e3:.0f} ms CPU, {wall * 1e3:.0f} ms wall (TestClient, app in-process)"
+            )
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--repeat", type=int, default=5)
-    ap.add_argument("--http", action="store_true", help="also time the 504-entry Bundle over $validate")
+    ap.add_argument("--before", type=Path, help="print the same tables for another checkout first (same run)")
+    ap.add_argument("--cap", type=int, default=10**9, help="skip sizes above this (--before runs with 63)")
+    ap.add_argument(
+        "--http", action="store_true", help="also time 504- and 1600-entry Bundles over $validate"
+    )
     args = ap.parse_args()
+    if args.before:
+        import os
+        import subprocess
+        import sys
+
+        print(f"== before: {args.before}")
+        env = dict(os.environ, PYTHONPATH=str(args.before.resolve()))
+        cmd = [sys.executable, str(Path(__file__).resolve()), "--repeat", str(args.repeat), "--cap", "63"]
+        subprocess.run(cmd + (["--http"] if args.http else []), env=env, check=False, cwd=args.before)
+        print("== this checkout")
     from fhirplugin.config import Settings
     from fhirplugin.engine import Engine
 
@@ -190,18 +205,20 @@ def main() -> None:
         engine,
         args.repeat,
         peer,
+        args.cap,
     )
     table(
         "the drainage example repeated n times in one Bundle (8 entries each)",
         "copy",
-        [1, 5, 20, 63],
+        [1, 5, 20, 63, 200],
         repeated_bundle,
         engine,
         args.repeat,
         peer,
+        args.cap,
     )
     if args.http:
-        http_500(Settings())
+        http(Settings(), tuple(n for n in (63, 200) if n <= args.cap))
 
 
 if __name__ == "__main__":
