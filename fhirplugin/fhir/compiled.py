@@ -60,7 +60,9 @@ def _key(version: str) -> dict:
     """What a compiled file must match: the packages the tables come from and the code that reads them."""
     from fhirplugin.tx.icd import dist_version
 
-    versions = {dist: dist_version(dist) for dist in ("fhir.resources", "fhir.core", "pydantic", "pydantic-core")}
+    versions = {
+        dist: dist_version(dist) for dist in ("fhir.resources", "fhir.core", "pydantic", "pydantic-core")
+    }
     source = hashlib.sha256()
     for module in (fast, sys.modules[__name__]):
         with contextlib.suppress(OSError, TypeError):

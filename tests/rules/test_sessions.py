@@ -68,3 +68,65 @@ def test_sessions_are_computed_once_per_submission() -> None:
     sub = Submission(cases=[Case("Claim", "Claim", lines=[line])]).seal()
     assert sessions(sub) is sessions(sub)
     assert sessions(sub).lines(line, TYPES) == []
+
+
+# ---------------------------------------------------------------- PTP001: pairs within a session
+MODS = ["59", "XS", "LT", "RT", "25", "26"]
+
+
+def _old_pair(edit, session, bypass_modifiers):
+    """PTP001's pairing as it was: every column 2 line against every column 1 line."""
+    out = []
+    firsts = [ln for ln in session.lines if ln.cpt == edit.column1]
+    for col2 in (ln for ln in session.lines if ln.cpt == edit.column2):
+        partners = [ln for ln in firsts if ln is not col2]
+        if not partners:
+            continue
+        col1, bypass = partners[0], []
+        if edit.modifier_indicator == "1":
+            for cand in partners:
+                found = bypass_modifiers(edit, cand, col2)
+                if found:
+                    col1, bypass = cand, found
+                    break
+        out.append((id(col1), id(col2), bypass))
+    return out
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["20610", "76942", "99213"]), st.lists(st.sampled_from(MODS), max_size=2)),
+        max_size=20,
+    ),
+    st.sampled_from(["0", "1"]),
+)
+def test_ptp_pairing_by_modifier_groups_equals_the_pairwise_walk(rows, indicator) -> None:
+    from fhirplugin.rules.cms import ptp001_ncci_ptp as ptp
+    from fhirplugin.rules.cms.session import Session
+    from fhirplugin.tx.ncci import PtpEdit
+
+    lines = [
+        ServiceLine(
+            path=f"Claim.item[{i}]",
+            code=Coded(CPT, code, f"Claim.item[{i}].productOrService.coding[0]"),
+            codes=[],
+            code_path="x",
+            modifiers=[Coded(CPT, m, "m") for m in mods],
+            date=dt.date(2026, 3, 2),
+        )
+        for i, (code, mods) in enumerate(rows)
+    ]
+    session = Session("bill", dt.date(2026, 3, 2), "practitioner", lines)
+    rule = (
+        ptp.NcciPtp()
+        if hasattr(ptp, "NcciPtp")
+        else next(c for c in vars(ptp).values() if isinstance(c, type) and getattr(c, "id", "") == "PTP001")()
+    )
+    seen = []
+    rule._finding = lambda _s, _e, col1, col2, bypass: seen.append((id(col1), id(col2), bypass))
+    for c1, c2 in (("20610", "76942"), ("99213", "20610")):
+        edit = PtpEdit(c1, c2, False, dt.date(2000, 1, 1), None, indicator, "r", "s", True)
+        seen.clear()
+        list(rule._pair(session, edit))
+        assert seen == _old_pair(edit, session, ptp.bypass_modifiers)

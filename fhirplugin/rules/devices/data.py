@@ -245,7 +245,9 @@ def judge_primary(tx: Terminology, line: ServiceLine) -> PrimaryJudgement:
     for r in criteria:
         if r.criterion == "range" and not r.counts and r.contains(code):
             what = r.note.removeprefix("[M] ").removeprefix("[I] ").split(":", 1)[0]
-            return PrimaryJudgement(False, f"{code} is in {r.value} ({what}), not an open procedure", r.verified)
+            return PrimaryJudgement(
+                False, f"{code} is in {r.value} ({what}), not an open procedure", r.verified
+            )
     by_approach = {c.value: c for c in criteria if c.criterion == "approach"}
     documented = [by_approach[a] for a in approaches(line) if a in by_approach]
     opened = [c for c in documented if c.counts]
