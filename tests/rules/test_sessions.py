@@ -118,11 +118,7 @@ def test_ptp_pairing_by_modifier_groups_equals_the_pairwise_walk(rows, indicator
         for i, (code, mods) in enumerate(rows)
     ]
     session = Session("bill", dt.date(2026, 3, 2), "practitioner", lines)
-    rule = (
-        ptp.NcciPtp()
-        if hasattr(ptp, "NcciPtp")
-        else next(c for c in vars(ptp).values() if isinstance(c, type) and getattr(c, "id", "") == "PTP001")()
-    )
+    rule = ptp.NcciPtp()
     seen = []
     rule._finding = lambda _s, _e, col1, col2, bypass: seen.append((id(col1), id(col2), bypass))
     for c1, c2 in (("20610", "76942"), ("99213", "20610")):
