@@ -169,7 +169,7 @@ class _Store:
         meta = dict(self._query("SELECT name, value FROM meta", ()))
         self.key = orjson.loads(meta["key"])
         self.data_file = meta.get("data_file") or ""
-        self.count = self._query("SELECT count(*) FROM items", ())[0][0]
+        self.count = int(meta.get("count") or 0)  # written with the rows (counting them scans the file)
 
     def _query(self, sql: str, args: tuple) -> list:
         with self._lock:
@@ -201,7 +201,11 @@ def _write(path: Path, doc: dict, key: dict) -> None:
             )
             con.executemany(
                 "INSERT INTO meta VALUES (?, ?)",
-                [("key", orjson.dumps(key).decode()), ("data_file", doc.get("data_file") or "")],
+                [
+                    ("key", orjson.dumps(key).decode()),
+                    ("data_file", doc.get("data_file") or ""),
+                    ("count", str(len(doc["items"]))),
+                ],
             )
             con.executemany(
                 "INSERT INTO items VALUES (?, ?, ?, ?)",
@@ -224,7 +228,7 @@ def _open(path: Path, key: dict) -> _Store | None:
         return None
     try:
         store = _Store(path)
-    except (sqlite3.Error, KeyError, orjson.JSONDecodeError, OSError):
+    except (sqlite3.Error, KeyError, ValueError, OSError):  # orjson.JSONDecodeError is a ValueError
         return None
     return store if store.key == key and store.count > 0 else None
 
