@@ -16,9 +16,11 @@ ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \
     FHIRPLUGIN_SERVICE__FEEDBACK_DB=/data/feedback.sqlite3 \
     FHIRPLUGIN_CACHE_DIR=/opt/fhirplugin-cache
 COPY --from=build /dist/*.whl /tmp/
-# the ICD-10-CM index is built into the image, so a container starts without parsing the XML
+# the ICD-10-CM index and the compiled FHIR tables are built into the image, so a container starts
+# without parsing the XML or building fhir.resources models
 RUN pip install --no-cache-dir /tmp/*.whl && rm /tmp/*.whl \
     && python -c "from fhirplugin.tx import icd; print(icd.code_set_version())" \
+    && python -c "from fhirplugin.fhir import compiled; print(*compiled.prepare())" \
     && useradd --system --uid 10001 --home-dir /data --create-home fhirplugin
 USER fhirplugin
 WORKDIR /data

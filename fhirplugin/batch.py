@@ -500,6 +500,7 @@ def run_batch(
         pending: deque[tuple[Chunk, Future]] = deque()
         ctx = multiprocessing.get_context()
         tx = None
+        first: tuple[Chunk, bytes, Stats] | None = None
         if ctx.get_start_method() == "fork":
             # load the terminology once here; forked workers share it instead of each loading it
             from fhirplugin.tx.store import Terminology
@@ -508,12 +509,25 @@ def run_batch(
                 tx = Terminology.from_settings(settings)
             except (OSError, ValueError) as exc:
                 raise BatchError(f"could not load terminology: {exc}") from None
+            # and check the first chunk here: the models, tables and caches it needs (fhir.resources
+            # models for what the fast path declines, validators, code look-ups) are then built once,
+            # before the fork, and every worker starts with them instead of building its own
+            head = next(feed, None)
+            if head is not None:
+                saved = (_ENGINE, _VERSION)
+                _init_worker(settings, fhir_version, tx)
+                try:
+                    first = (head, *check_chunk(head))
+                finally:
+                    _ENGINE, _VERSION = saved
         with ProcessPoolExecutor(
             jobs, mp_context=ctx, initializer=_init_worker, initargs=(settings, fhir_version, tx)
         ) as pool:
             pool.submit(int).result()  # start the workers now, before a progress thread runs here
             if on_start:
                 on_start(total)
+            if first is not None:
+                emit(*first)
             try:
                 for chunk in feed:
                     pending.append((chunk, pool.submit(check_chunk, chunk)))

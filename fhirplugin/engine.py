@@ -169,7 +169,7 @@ class Engine:
                     issue_type="structure",
                 )
             ]
-        if structure.model_class(rtype, ver) is None:
+        if not structure.is_type(rtype, ver):
             return [
                 _input_finding(
                     "INP002",

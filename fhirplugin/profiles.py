@@ -32,8 +32,6 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pydantic import ValidationError
-
 from fhirplugin.findings import CANONICAL_BASE
 from fhirplugin.resources import data_dir
 from fhirplugin.tx.fhirterm import CodeSystems, TerminologyDataError, ValueSets
@@ -224,6 +222,8 @@ def _load_json(path: Path) -> dict:
 
 
 def _model_check(path: Path, data: dict, major: str) -> None:
+    from pydantic import ValidationError
+
     if major == "5":
         from fhir.resources.structuredefinition import StructureDefinition
     else:
@@ -361,8 +361,13 @@ class ProfileRegistry:
         self._local_systems: CodeSystems | None = None
 
     @classmethod
-    def load_dir(cls, folder: Path, *, codesystems: CodeSystems | None = None) -> ProfileRegistry:
-        """Every StructureDefinition under ``folder`` (not ``examples/``); ValueSets from ``valuesets/``."""
+    def load_dir(
+        cls, folder: Path, *, codesystems: CodeSystems | None = None, check_models: bool = True
+    ) -> ProfileRegistry:
+        """Every StructureDefinition under ``folder`` (not ``examples/``); ValueSets from ``valuesets/``.
+
+        Each file is also validated with fhir.resources unless ``check_models=False`` (the shipped
+        profiles, which the tests validate: building those models is most of a cold start)."""
         self = cls(Path(folder))
         folder = Path(folder)
         if not folder.is_dir():
@@ -379,12 +384,15 @@ class ProfileRegistry:
                     "(ValueSets go in profiles/valuesets/, instances in profiles/examples/)"
                 )
             sd = _compile(path, data)
-            _model_check(path, data, sd.major)
+            if check_models:
+                _model_check(path, data, sd.major)
             self.add(sd)
         vs_dir = folder / "valuesets"
         if vs_dir.is_dir():
             try:
-                self.valuesets = ValueSets.load_dir(vs_dir, codesystems=self._local_systems)
+                self.valuesets = ValueSets.load_dir(
+                    vs_dir, codesystems=self._local_systems, check_models=check_models
+                )
             except TerminologyDataError as exc:
                 raise ProfileDataError(str(exc)) from None
         return self
@@ -514,7 +522,7 @@ class ProfileRegistry:
 
 @cache
 def _builtin(folder: str) -> ProfileRegistry:
-    return ProfileRegistry.load_dir(Path(folder))
+    return ProfileRegistry.load_dir(Path(folder), check_models=False)
 
 
 # ---------------------------------------------------------------------------------- checking

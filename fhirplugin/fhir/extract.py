@@ -131,10 +131,23 @@ class Located:
 
 @dataclass
 class Index:
-    """Resources of one input, addressable by reference."""
+    """Resources of one input, addressable by reference.
+
+    The look-ups the reader repeats per claim line or per procedure (procedure documentation by
+    resource, the subject of a resource, reverse links to a resource) are built once per input on
+    first use, after :func:`build_index` has filled ``by_ref`` and ``all``, so reading stays linear in
+    the number of entries and lines.
+    """
 
     by_ref: dict[str, Located] = field(default_factory=dict)
     all: list[Located] = field(default_factory=list)
+    _procs: dict[str, ProcedureInfo] = field(default_factory=dict, repr=False)
+    _subjects: dict[str, str | None] | None = field(default=None, repr=False)
+    _keys: dict[int, set[str]] | None = field(default=None, repr=False)
+    _backlinks: dict[str, list[int]] | None = field(default=None, repr=False)
+    _standalone: tuple[list[ProcedureInfo], dict[str, list[ProcedureInfo]]] | None = field(
+        default=None, repr=False
+    )
 
     def add(self, resource: dict, path: str, full_url: str | None = None) -> None:
         loc = Located(resource, path)
@@ -167,9 +180,66 @@ class Index:
     def of_type(self, rtype: str) -> list[Located]:
         return [loc for loc in self.all if loc.resource.get("resourceType") == rtype]
 
+    def subject_of(self, path: str) -> str | None:
+        """``subject`` reference of the first indexed resource at ``path`` (None when none)."""
+        if self._subjects is None:
+            self._subjects = {}
+            for loc in self.all:
+                if loc.path not in self._subjects:
+                    self._subjects[loc.path] = _ref_str(loc.resource.get("subject"))
+        return self._subjects.get(path)
+
+    def keys_of(self, resource: dict) -> set[str]:
+        """The ``by_ref`` keys that lead to this very resource object (identity, not equality)."""
+        if self._keys is None:
+            self._keys = {}
+            for key, loc in self.by_ref.items():
+                self._keys.setdefault(id(loc.resource), set()).add(key)
+        return self._keys.get(id(resource), set())
+
+    def linking_to(self, refs: set[str]) -> list[Located]:
+        """ImagingStudy / DiagnosticReport entries whose procedure links name one of ``refs``, in order."""
+        if self._backlinks is None:
+            self._backlinks = {}
+            for pos, other in enumerate(self.all):
+                for ref in _back_refs(other.resource):
+                    positions = self._backlinks.setdefault(ref, [])
+                    if not positions or positions[-1] != pos:
+                        positions.append(pos)
+        found = sorted({pos for ref in refs for pos in self._backlinks.get(ref, ())})
+        return [self.all[pos] for pos in found]
+
+    def standalone(self) -> tuple[list[ProcedureInfo], dict[str, list[ProcedureInfo]]]:
+        """Every Procedure entry as documentation, in order, and the same by CPT code (each once)."""
+        if self._standalone is None:
+            procs = [procedure_info(loc, self) for loc in self.of_type("Procedure")]
+            by_code: dict[str, list[ProcedureInfo]] = {}
+            for p in procs:
+                for code in dict.fromkeys(c.code for c in p.codes if c.is_cpt):
+                    by_code.setdefault(code, []).append(p)
+            self._standalone = (procs, by_code)
+        return self._standalone
+
 
 def _ref_str(ref) -> str | None:
     return _str(_dict(ref).get("reference"))
+
+
+def _back_refs(o: dict) -> list[str]:
+    """References an ImagingStudy (procedureReference / procedure / basedOn) or a DiagnosticReport
+    (basedOn / partOf) makes to the procedure it documents."""
+    ot = o.get("resourceType")
+    links: list = []
+    if ot == "ImagingStudy":
+        pr = o.get("procedureReference")  # R4: one Reference; tolerate a list
+        links = ([pr] if isinstance(pr, dict) else _list(pr)) + [
+            _dict(p).get("reference") for p in _list(o.get("procedure"))
+        ]
+        links += [o.get("basedOn")] if isinstance(o.get("basedOn"), dict) else _list(o.get("basedOn"))
+    elif ot == "DiagnosticReport":
+        links = _list(o.get("basedOn")) + _list(o.get("partOf"))
+    refs = [_ref_str(r) for r in links if isinstance(r, dict)]
+    return [r for r in refs if r is not None]
 
 
 def build_index(top: dict, base: str) -> Index:
@@ -295,7 +365,15 @@ def _devices(res: dict, path: str, idx: Index, container: Located) -> list[Devic
 
 
 def procedure_info(loc: Located, idx: Index) -> ProcedureInfo:
-    """A Procedure or ServiceRequest resource as procedure documentation."""
+    """A Procedure or ServiceRequest resource as procedure documentation (read once per input and
+    location: every claim of a Bundle that links it shares the same object; rules only read it)."""
+    info = idx._procs.get(loc.path)
+    if info is None:
+        info = idx._procs[loc.path] = _procedure_info(loc, idx)
+    return info
+
+
+def _procedure_info(loc: Located, idx: Index) -> ProcedureInfo:
     res, path = loc.resource, loc.path
     rtype = _str(res.get("resourceType")) or "Procedure"
     code = res.get("code")
@@ -319,22 +397,12 @@ def procedure_info(loc: Located, idx: Index) -> ProcedureInfo:
         reports.append(att)
     # reverse links: ImagingStudy.procedureReference (R4) / .procedure (R5), DiagnosticReport.basedOn
     own_refs = {f"{rtype}/{res.get('id')}"} if res.get("id") else set()
-    own_refs |= {k for k, v in idx.by_ref.items() if v.resource is res}
+    own_refs |= idx.keys_of(res)
     if own_refs:
-        for other in idx.all:
-            o = other.resource
-            ot = o.get("resourceType")
-            links: list = []
-            if ot == "ImagingStudy":
-                pr = o.get("procedureReference")  # R4: one Reference; tolerate a list
-                links = ([pr] if isinstance(pr, dict) else _list(pr)) + [
-                    _dict(p).get("reference") for p in _list(o.get("procedure"))
-                ]
-                links += [o.get("basedOn")] if isinstance(o.get("basedOn"), dict) else _list(o.get("basedOn"))
-            elif ot == "DiagnosticReport":
-                links = _list(o.get("basedOn")) + _list(o.get("partOf"))
-            linked = any(_ref_str(r) in own_refs for r in links if isinstance(r, dict))
-            if linked and not any(r.path == other.path for r in reports):
+        have = {r.path for r in reports}
+        for other in idx.linking_to(own_refs):
+            if other.path not in have:
+                have.add(other.path)
                 reports.append(attachment(other))
     # DICOM modality of linked imaging studies counts as guidance modality when none is stated
     if not guidance:
@@ -456,7 +524,12 @@ def claim_case(claim: Located, idx: Index, claimed_procs: set[str]) -> Case:
     case.claim_type = ctype[0].code if ctype else None
     for proc in case.procedures:
         claimed_procs.add(proc.path)
-    standalone = [procedure_info(loc, idx) for loc in idx.of_type("Procedure")]
+    # the claim's procedures by path (membership) and by CPT code (linking), kept as lines add more
+    in_case = {p.path for p in case.procedures}
+    case_by_code: dict[str, list[ProcedureInfo]] = {}
+    for p in case.procedures:
+        _add_by_code(case_by_code, p)
+    standalone_by_code = idx.standalone()[1]
     for i, item in enumerate(_list(res.get("item"))):
         item = _dict(item)
         path = f"{base}.item[{i}]"
@@ -506,30 +579,27 @@ def claim_case(claim: Located, idx: Index, claimed_procs: set[str]) -> Case:
         )
         linked = [proc_by_seq[s] for s in _list(item.get("procedureSequence")) if s in proc_by_seq]
         if not linked and line.cpt:
-            linked = [p for p in case.procedures if any(c.code == line.cpt and c.is_cpt for c in p.codes)]
+            linked = list(case_by_code.get(line.cpt, ()))
         if not linked and line.cpt:
             linked = [
-                p
-                for p in standalone
-                if any(c.code == line.cpt and c.is_cpt for c in p.codes)
-                and _patient_of(idx, p) in (None, patient)
+                p for p in standalone_by_code.get(line.cpt, ()) if idx.subject_of(p.path) in (None, patient)
             ]
         line.procedures = linked
         for p in linked:
             claimed_procs.add(p.path)
             if p.resource_type == "Procedure":
                 case.submitted_procedure = True
-            if p not in case.procedures:
+            if p.path not in in_case:  # one ProcedureInfo per path (procedure_info reads each once)
+                in_case.add(p.path)
                 case.procedures.append(p)
+                _add_by_code(case_by_code, p)
         case.lines.append(line)
     return case
 
 
-def _patient_of(idx: Index, proc: ProcedureInfo) -> str | None:
-    for loc in idx.all:
-        if loc.path == proc.path:
-            return _ref_str(loc.resource.get("subject"))
-    return None
+def _add_by_code(by_code: dict[str, list[ProcedureInfo]], p: ProcedureInfo) -> None:
+    for code in dict.fromkeys(c.code for c in p.codes if c.is_cpt):
+        by_code.setdefault(code, []).append(p)
 
 
 def order_case(loc: Located, idx: Index) -> Case:

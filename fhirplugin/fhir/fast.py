@@ -31,10 +31,10 @@ import typing
 from collections.abc import Callable
 from functools import cache
 
-from fhir_core import types as _ft
-from fhir_core.fhirabstractmodel import FHIRAbstractModel
-
 from fhirplugin.fhir.jsonload import DEFAULT_MAX_DEPTH
+
+# fhir_core / fhir.resources are imported only where tables are built from the models: a process
+# that finds its tables compiled (fhirplugin.fhir.compiled) never imports them on the fast path.
 
 __all__ = ["accepts", "element_validator", "explain", "primitive_checker", "table_for"]
 
@@ -49,6 +49,13 @@ DEFAULT_LEVELS = DEFAULT_MAX_DEPTH // 2  # levels of objects (see levels_for)
 
 # ------------------------------------------------------------------------------------- primitives
 _CACHE_MAX = 1 << 16  # verdicts remembered per date-like type (dates repeat a lot in real data)
+
+
+def _tag(check: Callable[[object], bool], *spec) -> Callable[[object], bool]:
+    """Remember how a checker was made (``spec``), so :mod:`fhirplugin.fhir.compiled` can store the
+    table and :func:`checker_from_spec` can make the same checker again without the models."""
+    check.spec = spec  # type: ignore[attr-defined]
+    return check
 
 
 def _utf8(v: str) -> bool:
@@ -70,7 +77,7 @@ def _int_range(lo: int, hi: int) -> Callable[[object], bool]:
     def check(v) -> bool:
         return type(v) is int and lo <= v <= hi
 
-    return check
+    return _tag(check, "int", lo, hi)
 
 
 def _decimal(v) -> bool:
@@ -120,7 +127,7 @@ def _pattern(regex: str, lo: int = 1, hi: int | None = None) -> Callable[[object
             and rx.fullmatch(v) is not None
         )
 
-    return check
+    return _tag(check, "pattern", regex, lo, hi)
 
 
 def _valid_day(v: str) -> bool:
@@ -164,7 +171,7 @@ def _date_checker(rx: re.Pattern) -> Callable[[object], bool]:
             return False
         return len(v) in (4, 7) or (len(v) == 10 and _valid_day(v))
 
-    return _cached(compute)
+    return _tag(_cached(compute), "date", rx.pattern, rx.flags)
 
 
 def _datetime_checker(rx: re.Pattern) -> Callable[[object], bool]:
@@ -175,7 +182,7 @@ def _datetime_checker(rx: re.Pattern) -> Callable[[object], bool]:
             return True
         return _valid_day(v) and (len(v) == 10 or ("T" in v and _fraction_ok(v)))
 
-    return _cached(compute)
+    return _tag(_cached(compute), "dateTime", rx.pattern, rx.flags)
 
 
 def _instant_checker(rx: re.Pattern) -> Callable[[object], bool]:
@@ -184,7 +191,7 @@ def _instant_checker(rx: re.Pattern) -> Callable[[object], bool]:
             return False
         return _valid_day(v) and _fraction_ok(v)
 
-    return _cached(compute)
+    return _tag(_cached(compute), "instant", rx.pattern, rx.flags)
 
 
 def _time_checker(rx: re.Pattern) -> Callable[[object], bool]:
@@ -193,7 +200,7 @@ def _time_checker(rx: re.Pattern) -> Callable[[object], bool]:
             return False
         return _fraction_ok(v) and len(v) <= 15  # hh:mm:ss.ffffff at most
 
-    return _cached(compute)
+    return _tag(_cached(compute), "time", rx.pattern, rx.flags)
 
 
 def _patterns(meta) -> list[str]:
@@ -214,6 +221,40 @@ def _lengths(meta) -> tuple[int | None, int | None]:
 
 
 _ID_PATTERN = r"^[A-Za-z0-9\-.]+$"
+for _f, _name in ((_boolean, "boolean"), (_decimal, "decimal"), (_string, "string"), (_code, "code")):
+    _tag(_f, _name)
+_tag(_any_text, "text")
+
+_MADE = {"int": _int_range, "pattern": _pattern}
+_DATES = {
+    "date": _date_checker,
+    "dateTime": _datetime_checker,
+    "instant": _instant_checker,
+    "time": _time_checker,
+}
+_SHARED = {"boolean": _boolean, "decimal": _decimal, "string": _string, "code": _code, "text": _any_text}
+
+
+@cache
+def checker_from_spec(spec: tuple) -> Callable[[object], bool]:
+    """The checker a ``spec`` (a checker's ``.spec``) describes: the same function, made again."""
+    kind, *args = spec
+    if kind in _SHARED:
+        return _SHARED[kind]
+    if kind in _MADE:
+        return _MADE[kind](*args)
+    if kind in _DATES:
+        return _DATES[kind](re.compile(args[0], args[1]))
+    if kind == "same_type":
+        return _same_type(args[0])
+    raise ValueError(f"unknown checker spec {spec!r}")
+
+
+def _same_type(rtype: str) -> Callable[[object], bool]:
+    def same_type(v) -> bool:
+        return type(v) is str and v == rtype
+
+    return _tag(same_type, "same_type", rtype)
 
 
 def primitive_checker(fhir_type: str, meta: object, base: object) -> Callable[[object], bool] | None:
@@ -272,17 +313,25 @@ _EXTRA_VALIDATORS = {"FHIRPrimitiveExtension": {"validate_extension_or_fhir_comm
 
 # ------------------------------------------------------------------------------------------ tables
 class _Ref:
-    """A complex element's model class, turned into a table the first time a value needs it."""
+    """A complex element's model class, turned into a table the first time a value needs it: from
+    the fhir.resources type (``fhirtype``), or from the compiled tables (``key``, the class's dotted
+    name, see :mod:`fhirplugin.fhir.compiled`)."""
 
-    __slots__ = ("fhirtype", "table")
+    __slots__ = ("fhirtype", "key", "table")
 
-    def __init__(self, fhirtype) -> None:
+    def __init__(self, fhirtype, key: str | None = None) -> None:
         self.fhirtype = fhirtype
+        self.key = key or getattr(fhirtype, "_model_klass", None)
         self.table: _Table | None = None
 
     def resolve(self) -> _Table:
         if self.table is None:
-            self.table = table_for(self.fhirtype.get_model_klass())
+            if self.fhirtype is None:
+                from fhirplugin.fhir import compiled
+
+                self.table = compiled.table(self.key)
+            else:
+                self.table = table_for(self.fhirtype.get_model_klass())
         return self.table
 
 
@@ -329,6 +378,8 @@ def _field_spec(annotation) -> tuple[int, bool, object]:
             if check is not None:
                 return _PRIM, many, check
         return _NO, many, None
+    from fhir_core import types as _ft
+
     if isinstance(tp, type) and issubclass(tp, _ft.FhirBase):
         if issubclass(tp, _ft.FhirElementOrResourceBase):
             return (_RES if tp._model_klass.endswith(".Resource") else _NO), many, None
@@ -337,6 +388,8 @@ def _field_spec(annotation) -> tuple[int, bool, object]:
 
 
 def _class_supported(cls) -> bool:
+    from fhir_core.fhirabstractmodel import FHIRAbstractModel
+
     if cls.__init__ is not FHIRAbstractModel.__init__:
         return False
     for meth in ("_validate_one_of_many", "_validate_required_primitive_elements"):
@@ -399,12 +452,7 @@ def table_for(cls) -> _Table:
     t.groups_required = tuple(required_groups)
     if cls.has_resource_base():
         t.resource = True
-        rtype = cls.__resource_type__
-
-        def same_type(v, rtype=rtype) -> bool:
-            return type(v) is str and v == rtype
-
-        t.fields["resourceType"] = (_PRIM, False, same_type, None)
+        t.fields["resourceType"] = (_PRIM, False, _same_type(cls.__resource_type__), None)
     return t
 
 
@@ -415,6 +463,11 @@ def _resource_table(rtype: object, version: str) -> _Table | None:
     """Table for a concrete resource type of the version (R4/R4B → fhir.resources.R4B, R5 → default)."""
     if type(rtype) is not str or not _TYPE_NAME.fullmatch(rtype) or rtype in ("Resource", "DomainResource"):
         return None
+    from fhirplugin.fhir import compiled
+
+    found = compiled.resource_table(rtype, version)
+    if found is not compiled.MISSING:
+        return found  # a table (None: not a concrete resource type, or one this module cannot check)
     try:
         if version == "R5":
             from fhir.resources import get_fhir_model_class

@@ -46,6 +46,19 @@ def model_class(resource_type: object, version: str):
 _TYPE_NAME = re.compile(r"[A-Z][A-Za-z]{1,63}")
 
 
+def is_type(resource_type: object, version: str) -> bool:
+    """``model_class(resource_type, version) is not None``, answered from the compiled type names
+    (:mod:`fhirplugin.fhir.compiled`) when there are any, so no model is imported to say it."""
+    if not isinstance(resource_type, str) or not _TYPE_NAME.fullmatch(resource_type):
+        return False
+    from fhirplugin.fhir import compiled
+
+    names = compiled.type_names("R5" if version == "R5" else "R4B")
+    if names is not None:
+        return resource_type in names
+    return _model_class(resource_type, version) is not None
+
+
 @lru_cache(maxsize=1024)
 def _model_class(resource_type: str, version: str):
     try:

@@ -5,9 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TextIO
 
-from rich.console import Console
-from rich.markup import escape
-
 from fhirplugin.engine import Result
 from fhirplugin.findings import Severity
 
@@ -28,6 +25,9 @@ def _title(r: Result) -> str:
 
 
 def write(results: Sequence[Result], out: TextIO, *, color: bool | None = None) -> None:
+    from rich.console import Console  # only the text format needs rich
+    from rich.markup import escape
+
     console = Console(
         file=out, force_terminal=color, no_color=color is False, highlight=False, soft_wrap=True
     )

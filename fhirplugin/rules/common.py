@@ -10,13 +10,15 @@ import csv
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from fhirplugin.fhir.case import Case, ServiceLine, Submission
 from fhirplugin.tx.cpt import normalize_code
 
 if TYPE_CHECKING:
     from fhirplugin.tx.store import Terminology
+
+P = TypeVar("P")
 
 # columns that may be empty in every family table
 OPTIONAL_COLUMNS = ("note", "source")
@@ -107,6 +109,80 @@ def same_session(line: ServiceLine, other: ServiceLine) -> bool:
     if other.patient != line.patient or other.provider != line.provider or other.date != line.date:
         return False
     return line.date is not None or other.resource_path == line.resource_path
+
+
+def session_key(line: ServiceLine) -> tuple:
+    """Lines share a key exactly when :func:`same_session` holds between them."""
+    if line.date is None:
+        return (line.patient, line.provider, None, line.resource_path)
+    return (line.patient, line.provider, line.date)
+
+
+class Sessions:
+    """The lines of one submission grouped by session, each group by CPT code and resource type.
+
+    Built once per submission (:func:`sessions`); pairing rules look their partners up here instead
+    of comparing every line with every other, so their cost stays flat in the number of lines.
+    """
+
+    __slots__ = ("_groups", "_position")
+
+    def __init__(self, lines: list[ServiceLine]) -> None:
+        self._position = {id(line): i for i, line in enumerate(lines)}
+        # session key -> CPT code (None for none) -> resource type -> lines in input order
+        self._groups: dict[tuple, dict[str | None, dict[str, list[ServiceLine]]]] = {}
+        for line in lines:
+            by_code = self._groups.setdefault(session_key(line), {})
+            by_code.setdefault(line.cpt, {}).setdefault(line.resource_type, []).append(line)
+
+    def position(self, line: ServiceLine) -> int:
+        return self._position[id(line)]
+
+    def lines(self, line: ServiceLine, types: Iterable[str]) -> list[ServiceLine]:
+        """Other lines of the given resource types in ``line``'s session, in input order."""
+        kinds = tuple(types)
+        found = [
+            o
+            for by_type in self._groups[session_key(line)].values()
+            for kind in kinds
+            for o in by_type.get(kind, ())
+            if o is not line
+        ]
+        found.sort(key=self.position)
+        return found
+
+    def paired(
+        self, line: ServiceLine, pairs: Mapping[tuple[str, str], P], types: Iterable[str]
+    ) -> list[tuple[ServiceLine, P]]:
+        """``(other, pairs[(other.cpt, line.cpt)])`` for the first other line of each paired code in
+        ``line``'s session (of the given resource types), in input order.
+
+        The same answer as walking the session's lines in order and keeping the first line of each
+        code that ``pairs`` pairs with ``line.cpt``; here one look-up per distinct code of the session.
+        """
+        kinds = tuple(types)
+        code = line.cpt or ""
+        found: list[tuple[ServiceLine, P]] = []
+        for other_code, by_type in self._groups[session_key(line)].items():
+            pair = pairs.get((other_code or "", code))
+            if pair is None:
+                continue
+            first = None
+            for kind in kinds:
+                for o in by_type.get(kind, ()):
+                    if o is not line:
+                        if first is None or self.position(o) < self.position(first):
+                            first = o
+                        break
+            if first is not None:
+                found.append((first, pair))
+        found.sort(key=lambda f: self.position(f[0]))
+        return found
+
+
+def sessions(sub: Submission) -> Sessions:
+    """The submission's lines by session (computed once per submission)."""
+    return sub.memo("sessions", lambda: Sessions(sub.lines()))
 
 
 def case_of(sub: Submission, line: ServiceLine) -> Case | None:

@@ -1,9 +1,11 @@
 """FHIR ValueSets and ConceptMaps kept as JSON files, evaluated locally (no terminology server).
 
 Files live under ``data_dir("terminology")``: ``valuesets/*.json``, ``conceptmaps/*.json`` and, for
-code systems of our own whose hierarchy a filter may use, ``codesystems/*.json``. Every file is
-checked against the fhir.resources R4B model when it is loaded (R5 is accepted too, e.g. ConceptMaps
-written with ``relationship``), so a broken file fails at start-up with a message naming it.
+code systems of our own whose hierarchy a filter may use, ``codesystems/*.json``. A folder given to
+``load_dir`` is checked file by file against the fhir.resources R4B model (R5 is accepted too, e.g.
+ConceptMaps written with ``relationship``), so a broken file fails at load time with a message naming
+it. The files shipped with fhirplugin (``builtin()``) skip that check: the test suite validates every
+one of them with fhir.resources, and building those models took most of the start-up time.
 
 ValueSet support: ``compose.include``/``compose.exclude`` with ``concept`` lists, ``filter`` (on
 ``concept`` or ``code``: ``is-a``, ``descendent-of``, ``is-not-a``, ``generalizes``, ``=``, ``in``,
@@ -29,8 +31,6 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
-
-from pydantic import ValidationError
 
 from fhirplugin.fhir.case import CPT, HCPCS, ICD10CM
 from fhirplugin.resources import data_dir
@@ -113,7 +113,7 @@ def _fhirpath(kind: str, loc: Iterable[Any]) -> str:
     return out
 
 
-def _describe(kind: str, exc: ValidationError) -> str:
+def _describe(kind: str, exc) -> str:
     errors = exc.errors()
     shown = "; ".join(f"{_fhirpath(kind, e['loc'])}: {e['msg']}" for e in errors[:5])
     more = f" (and {len(errors) - 5} more)" if len(errors) > 5 else ""
@@ -122,6 +122,8 @@ def _describe(kind: str, exc: ValidationError) -> str:
 
 def _model_problem(kind: str, model: type, data: dict[str, Any]) -> str | None:
     """None when ``data`` passes ``model``, else a short description of what is wrong."""
+    from pydantic import ValidationError
+
     try:
         model.model_validate(data)  # type: ignore[attr-defined]
     except ValidationError as exc:
@@ -131,8 +133,9 @@ def _model_problem(kind: str, model: type, data: dict[str, Any]) -> str | None:
     return None
 
 
-def _read_resource(path: Path, kind: str) -> dict[str, Any]:
-    """Parse one JSON file and check it is a valid ``kind`` (R4B, else R5)."""
+def _read_resource(path: Path, kind: str, check_models: bool = True) -> dict[str, Any]:
+    """Parse one JSON file and check it is a valid ``kind`` (R4B, else R5; the model check is left out
+    with ``check_models=False``, for the shipped files the tests validate)."""
     try:
         text = path.read_text(encoding="utf-8-sig")
     except OSError as exc:
@@ -149,10 +152,11 @@ def _read_resource(path: Path, kind: str) -> dict[str, Any]:
         raise TerminologyDataError(f"{path}: expected a JSON object holding a {kind}")
     if data.get("resourceType") != kind:
         raise TerminologyDataError(f"{path}: resourceType is {data.get('resourceType')!r}, expected {kind!r}")
-    r4b, r5 = _models(kind)
-    problem = _model_problem(kind, r4b, data)
-    if problem is not None and _model_problem(kind, r5, data) is not None:
-        raise TerminologyDataError(f"{path}: not a valid FHIR {kind}: {problem}")
+    if check_models:
+        r4b, r5 = _models(kind)
+        problem = _model_problem(kind, r4b, data)
+        if problem is not None and _model_problem(kind, r5, data) is not None:
+            raise TerminologyDataError(f"{path}: not a valid FHIR {kind}: {problem}")
     if not isinstance(data.get("url"), str) or not data["url"]:
         raise TerminologyDataError(f"{path}: {kind}.url is required (resources are looked up by url)")
     return data
@@ -227,18 +231,18 @@ class CodeSystems:
         self._systems: dict[str, _CodeSystem] = {}
 
     @classmethod
-    def load_dir(cls, folder: Path) -> CodeSystems:
+    def load_dir(cls, folder: Path, *, check_models: bool = True) -> CodeSystems:
         self = cls()
         for path in _json_files(folder):
-            data = _read_resource(path, "CodeSystem")
+            data = _read_resource(path, "CodeSystem", check_models)
             self._reg.add(path, data)
             self._systems[data["url"]] = self._compile(path, data)
         return self
 
     @classmethod
     def builtin(cls) -> CodeSystems:
-        """The CodeSystems under ``terminology/codesystems``."""
-        return cls.load_dir(data_dir("terminology") / "codesystems")
+        """The CodeSystems under ``terminology/codesystems`` (validated by the tests, not here)."""
+        return cls.load_dir(data_dir("terminology") / "codesystems", check_models=False)
 
     @staticmethod
     def _compile(path: Path, data: dict[str, Any]) -> _CodeSystem:
@@ -305,11 +309,13 @@ class ValueSets:
         self._contains = lru_cache(maxsize=_CACHE)(self._contains_uncached)
 
     @classmethod
-    def load_dir(cls, folder: Path, *, codesystems: CodeSystems | None = None) -> ValueSets:
+    def load_dir(
+        cls, folder: Path, *, codesystems: CodeSystems | None = None, check_models: bool = True
+    ) -> ValueSets:
         """Load every ``*.json`` under ``folder`` (subfolders too); ``codesystems`` gives hierarchies."""
         self = cls(codesystems)
         for path in _json_files(folder):
-            data = _read_resource(path, "ValueSet")
+            data = _read_resource(path, "ValueSet", check_models)
             self._reg.add(path, data)
             self._compiled[data["url"]] = self._compile(path, data)
         self._link()
@@ -319,7 +325,7 @@ class ValueSets:
     def builtin(cls) -> ValueSets:
         """The ValueSets under ``terminology/valuesets``, with the CodeSystems of ``terminology/codesystems``."""
         root = data_dir("terminology")
-        return cls.load_dir(root / "valuesets", codesystems=CodeSystems.load_dir(root / "codesystems"))
+        return cls.load_dir(root / "valuesets", codesystems=CodeSystems.builtin(), check_models=False)
 
     # -- public ---------------------------------------------------------------------------------
     def get(self, vs: str) -> dict[str, Any]:
@@ -614,11 +620,11 @@ class ConceptMaps:
         self._groups: dict[str, list[_Group]] = {}
 
     @classmethod
-    def load_dir(cls, folder: Path) -> ConceptMaps:
+    def load_dir(cls, folder: Path, *, check_models: bool = True) -> ConceptMaps:
         """Load every ``*.json`` under ``folder`` (subfolders too)."""
         self = cls()
         for path in _json_files(folder):
-            data = _read_resource(path, "ConceptMap")
+            data = _read_resource(path, "ConceptMap", check_models)
             self._reg.add(path, data)
             self._groups[data["url"]] = self._compile(path, data)
         for url, groups in self._groups.items():
@@ -634,8 +640,8 @@ class ConceptMaps:
 
     @classmethod
     def builtin(cls) -> ConceptMaps:
-        """The ConceptMaps under ``terminology/conceptmaps``."""
-        return cls.load_dir(data_dir("terminology") / "conceptmaps")
+        """The ConceptMaps under ``terminology/conceptmaps`` (validated by the tests, not here)."""
+        return cls.load_dir(data_dir("terminology") / "conceptmaps", check_models=False)
 
     def get(self, cm: str) -> dict[str, Any]:
         """The ConceptMap JSON (a copy). KeyError when unknown."""

@@ -3,8 +3,9 @@
 Codes are accepted with or without the dot and in any case (``k651`` = ``K65.1``). Importing the
 package parses its XML (two to four seconds, in every process that starts), so the facts used here
 (kind, leaf, title and ancestors of each of its ~98,500 items) are read once into a compact index, kept
-as JSON in a cache folder and loaded from there next time (~0.1 s). The cache is keyed by the
-package's version and data files, written atomically, and only ever a copy: when it is missing,
+as a read-only SQLite file in a cache folder and read from there by key (opening it takes under a
+millisecond; each code is looked up once, on first use). The cache is keyed by the package's
+version and data files, written atomically, and only ever a copy: when it is missing,
 stale, unreadable or unwritable the package itself is used. Folder: ``FHIRPLUGIN_CACHE_DIR``, else
 ``$XDG_CACHE_HOME/fhirplugin``, else ``~/.cache/fhirplugin``; ``FHIRPLUGIN_CACHE_DIR=""`` turns the
 cache off. Every answer is also cached in memory, since the rules ask per claim line.
@@ -22,7 +23,10 @@ import importlib.util
 import logging
 import os
 import re
+import sqlite3
+import sys
 import tempfile
+import threading
 import warnings
 from functools import cache, lru_cache
 from importlib import metadata
@@ -64,7 +68,34 @@ def _lib() -> ModuleType:
 # the index: code -> [flags, title, ancestors nearest first]. Ancestors are stored, not walked by
 # name: the package has 39 blocks named like the category they hold (block B10 holds category B10).
 _CATEGORY, _SUBCATEGORY, _LEAF, _CHAPTER = 1, 2, 4, 8
-_FORMAT = 2
+_FORMAT = 3
+_FILE = "icd10cm-index.sqlite3"
+
+
+@cache
+def _listing(folder: str) -> tuple[str, ...]:
+    try:
+        return tuple(os.listdir(folder))
+    except OSError:
+        return ()
+
+
+def dist_version(dist: str) -> str | None:
+    """The installed version of a distribution (``"simple-icd-10-cm"``), read from the name of its
+    ``.dist-info`` folder on ``sys.path`` (reading its metadata as ``importlib.metadata`` does costs a
+    few milliseconds a package, at every start); None when it is not installed."""
+    norm = re.sub(r"[-_.]+", "_", dist).lower()
+    for folder in sys.path:
+        for name in _listing(folder or "."):
+            if name.endswith(".dist-info"):
+                stem = name[: -len(".dist-info")]
+                project, _, version = stem.partition("-")
+                if version and re.sub(r"[-_.]+", "_", project).lower() == norm:
+                    return version
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None
 
 
 def _package_key() -> dict | None:
@@ -76,8 +107,10 @@ def _package_key() -> dict | None:
     data = Path(next(iter(spec.submodule_search_locations))) / "data"
     try:
         files = sorted((f.name, f.stat().st_size) for f in data.iterdir() if f.suffix in (".txt", ".xml"))
-        version = metadata.version("simple-icd-10-cm")
-    except (OSError, metadata.PackageNotFoundError):
+    except OSError:
+        return None
+    version = dist_version("simple-icd-10-cm")
+    if version is None:
         return None
     return {"format": _FORMAT, "version": version, "files": [list(f) for f in files]}
 
@@ -107,50 +140,130 @@ def build_index() -> dict:
     return {"data_file": data_file, "items": items}
 
 
-def _write(path: Path, doc: dict) -> None:
+class _Items:
+    """The index in memory (just built from the package, when it cannot be cached)."""
+
+    def __init__(self, doc: dict) -> None:
+        self.items: dict[str, list] = doc["items"]
+        self.data_file: str = doc.get("data_file") or ""
+
+    def get(self, code: str) -> list | None:
+        return self.items.get(code)
+
+
+class _Store:
+    """The cached index: a read-only SQLite file, one row per item, read by key on demand.
+
+    Opening it costs well under a millisecond whatever its size (the JSON form took ~0.3 s CPU to
+    parse on every start). The connection belongs to the process that opened it: a forked worker
+    opens its own. Look-ups are serialised (the service asks from several threads); the callers
+    cache every answer, so they are few.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._uri = path.resolve().as_uri() + "?mode=ro&immutable=1"
+        self._lock = threading.Lock()
+        self._pid: int | None = None
+        self._conn: sqlite3.Connection | None = None
+        meta = dict(self._query("SELECT name, value FROM meta", ()))
+        self.key = orjson.loads(meta["key"])
+        self.data_file = meta.get("data_file") or ""
+        self.count = int(meta.get("count") or 0)  # written with the rows (counting them scans the file)
+
+    def _query(self, sql: str, args: tuple) -> list:
+        with self._lock:
+            if self._pid != os.getpid():
+                self._conn = sqlite3.connect(self._uri, uri=True, check_same_thread=False)
+                self._pid = os.getpid()
+            return self._conn.execute(sql, args).fetchall()
+
+    def get(self, code: str) -> list | None:
+        rows = self._query("SELECT flags, title, ancestors FROM items WHERE code = ?", (code,))
+        if not rows:
+            return None
+        flags, title, ancestors = rows[0]
+        return [flags, title, ancestors.split("|") if ancestors else []]
+
+
+def _write(path: Path, doc: dict, key: dict) -> None:
+    """Write the index as SQLite next to ``path``, then move it into place (readers never see half)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("wb", dir=path.parent, prefix=".icd10cm-", delete=False) as fh:
-        tmp = fh.name
-        fh.write(orjson.dumps(doc))
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".icd10cm-", suffix=".sqlite3")
+    os.close(fd)
     try:
+        con = sqlite3.connect(tmp)
+        try:
+            con.execute("CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)")
+            con.execute(
+                "CREATE TABLE items (code TEXT PRIMARY KEY, flags INTEGER NOT NULL, title TEXT NOT NULL, "
+                "ancestors TEXT NOT NULL) WITHOUT ROWID"
+            )
+            con.executemany(
+                "INSERT INTO meta VALUES (?, ?)",
+                [
+                    ("key", orjson.dumps(key).decode()),
+                    ("data_file", doc.get("data_file") or ""),
+                    ("count", str(len(doc["items"]))),
+                ],
+            )
+            con.executemany(
+                "INSERT INTO items VALUES (?, ?, ?, ?)",
+                ((code, f, t, "|".join(a)) for code, (f, t, a) in doc["items"].items()),
+            )
+            con.commit()
+        finally:
+            con.close()
         os.chmod(tmp, 0o644)  # public code-set data: readable by a service user other than the builder
         os.replace(tmp, path)
-    except OSError:
+    except (OSError, sqlite3.Error):
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
 
 
+def _open(path: Path, key: dict) -> _Store | None:
+    """The cached index at ``path`` when it is there, readable and made for ``key``; else None."""
+    if not path.is_file():
+        return None
+    try:
+        store = _Store(path)
+    except (sqlite3.Error, KeyError, ValueError, OSError):  # orjson.JSONDecodeError is a ValueError
+        return None
+    return store if store.key == key and store.count > 0 else None
+
+
 @cache
-def _index() -> dict:
+def _index() -> _Items | _Store:
     """The index, from the cache when it matches the installed package, else built and cached."""
     key = _package_key()
     folder = cache_dir()
-    path = folder / "icd10cm-index.json" if folder is not None and key is not None else None
+    path = folder / _FILE if folder is not None and key is not None else None
     if path is not None:
-        try:
-            doc = orjson.loads(path.read_bytes())
-            if isinstance(doc, dict) and doc.get("key") == key and isinstance(doc.get("items"), dict):
-                return doc
-        except (OSError, orjson.JSONDecodeError):
-            pass  # missing or broken: rebuilt below
+        store = _open(path, key)
+        if store is not None:
+            return store
     doc = build_index()
     if path is not None:
-        doc["key"] = key
         try:
-            _write(path, doc)
-        except OSError as exc:
-            log.info("ICD-10-CM index not cached in %s: %s", path.parent, exc.strerror or exc)
-    return doc
+            _write(path, doc, key)
+            store = _open(path, key)
+            if store is not None:
+                return store
+        except (OSError, sqlite3.Error) as exc:
+            log.info(
+                "ICD-10-CM index not cached in %s: %s", path.parent, getattr(exc, "strerror", None) or exc
+            )
+    return _Items(doc)
 
 
 def _item(code: str) -> list | None:
-    return _index()["items"].get(code)
+    return _index().get(code)
 
 
 def code_set_version() -> str:
     """A label for the code set in use, e.g. ``"simple-icd-10-cm 1.5.0 (code-list-April-2026.txt)"``."""
-    data_file = _index().get("data_file") or ""
+    data_file = _index().data_file
     try:
         version = metadata.version("simple-icd-10-cm")
     except metadata.PackageNotFoundError:  # pragma: no cover - installed with fhirplugin

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import os
 import random
 import warnings
 
@@ -70,44 +71,91 @@ def fresh(monkeypatch: pytest.MonkeyPatch, built: dict):
     icd._index.cache_clear()
 
 
-def test_cache_is_written_then_read(tmp_path, monkeypatch, fresh) -> None:
+def _answers(index) -> dict:
+    return {code: index.get(code) for code in ("K65.1", "K65", "B10", "C15-C26", "1", "T81.43XA", "Z99.99")}
+
+
+def test_cache_is_written_then_read(tmp_path, monkeypatch, fresh, built) -> None:
     monkeypatch.setenv("FHIRPLUGIN_CACHE_DIR", str(tmp_path))
     first = icd._index()
-    path = tmp_path / "icd10cm-index.json"
+    path = tmp_path / "icd10cm-index.sqlite3"
     assert fresh == [1] and path.is_file()
     assert path.stat().st_mode & 0o444 == 0o444, "readable by a service user other than the builder"
     icd._index.cache_clear()
     again = icd._index()
     assert fresh == [1], "the second process-start read the cache"
-    assert again["items"] == first["items"] and again["key"] == icd._package_key()
+    assert again.key == icd._package_key() and again.data_file == built["data_file"]
+    assert _answers(again) == _answers(first) == {c: built["items"].get(c) for c in _answers(first)}
+    assert again.count == len(built["items"])
     assert not list(tmp_path.glob(".icd10cm-*")), "no temporary file left behind"
 
 
-@pytest.mark.parametrize("damage", ["stale", "broken", "not-an-object"])
-def test_stale_or_broken_cache_is_rebuilt(tmp_path, monkeypatch, fresh, damage: str) -> None:
+def test_cached_index_answers_every_item_like_the_build(tmp_path, monkeypatch, fresh, built) -> None:
     monkeypatch.setenv("FHIRPLUGIN_CACHE_DIR", str(tmp_path))
-    path = tmp_path / "icd10cm-index.json"
-    if damage == "stale":
-        key = dict(icd._package_key(), version="0.0.1")
-        path.write_bytes(orjson.dumps({"key": key, "items": {"K65.1": [0, "wrong", []]}}))
-    elif damage == "broken":
-        path.write_bytes(b'{"key": {"format"')
-    else:
-        path.write_bytes(b"[1, 2]")
-    doc = icd._index()
+    icd._index()
+    icd._index.cache_clear()
+    store = icd._index()
     assert fresh == [1]
-    assert doc["items"]["K65.1"][1] != "wrong"
-    assert orjson.loads(path.read_bytes())["key"] == icd._package_key()
+    for code, item in built["items"].items():
+        assert store.get(code) == item, code
+
+
+def test_forked_process_opens_its_own_connection(tmp_path, monkeypatch, fresh) -> None:
+    import multiprocessing
+
+    monkeypatch.setenv("FHIRPLUGIN_CACHE_DIR", str(tmp_path))
+    store = icd._index()
+    assert store.get("K65.1") is not None  # the parent has a connection open
+    ctx = multiprocessing.get_context("fork")
+    with ctx.Pool(1) as pool:
+        got = pool.apply(_title_in_child, ("K65.1",))
+    assert got == store.get("K65.1")[1]
+
+
+def _title_in_child(code: str) -> str:
+    store = icd._index()  # the parent's object, inherited by fork
+    inherited = store._pid
+    title = store.get(code)[1]
+    assert inherited != os.getpid() and store._pid == os.getpid(), "the child opened its own connection"
+    return title
+
+
+@pytest.mark.parametrize("damage", ["stale", "broken", "empty", "old-json"])
+def test_stale_or_broken_cache_is_rebuilt(tmp_path, monkeypatch, fresh, built, damage: str) -> None:
+    monkeypatch.setenv("FHIRPLUGIN_CACHE_DIR", str(tmp_path))
+    path = tmp_path / "icd10cm-index.sqlite3"
+    if damage == "stale":
+        stale = {"data_file": "x", "items": {"K65.1": [0, "wrong", []]}}
+        icd._write(path, stale, dict(icd._package_key(), version="0.0.1"))
+    elif damage == "broken":
+        path.write_bytes(b"SQLite format 3\x00 but not really")
+    elif damage == "empty":
+        path.write_bytes(b"")
+    else:
+        (tmp_path / "icd10cm-index.json").write_bytes(orjson.dumps({"key": icd._package_key(), "items": {}}))
+    store = icd._index()
+    assert fresh == [1]
+    assert store.get("K65.1") == built["items"]["K65.1"]
+    icd._index.cache_clear()
+    assert icd._index().key == icd._package_key() and fresh == [1]
 
 
 def test_unwritable_or_disabled_cache_still_answers(tmp_path, monkeypatch, fresh) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
     monkeypatch.setenv("FHIRPLUGIN_CACHE_DIR", str(blocker / "sub"))
-    assert "K65.1" in icd._index()["items"]
+    assert icd._index().get("K65.1") is not None
     icd._index.cache_clear()
     monkeypatch.setenv("FHIRPLUGIN_CACHE_DIR", "")
     assert icd.cache_dir() is None
-    assert "K65.1" in icd._index()["items"]
+    assert icd._index().get("K65.1") is not None
     assert fresh == [1, 1]
     assert list(tmp_path.iterdir()) == [blocker]
+
+
+@pytest.mark.parametrize("dist", ["simple-icd-10-cm", "fhir.resources", "fhir.core", "pydantic-core", "PyYAML"])
+def test_dist_version_reads_what_importlib_metadata_reads(dist: str) -> None:
+    from importlib import metadata
+
+    assert icd.dist_version(dist) == metadata.version(dist)
+    assert icd.dist_version("no-such-distribution-here") is None

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator
 
 from fhirplugin.fhir.case import ServiceLine
@@ -79,20 +80,26 @@ class AddOnNeedsPrimary(CmsEdit):
     def check(self, ctx: RuleContext) -> Iterator[Finding]:
         aoc = ctx.tx.aoc
         for session in sessions(ctx.submission, default_setting(ctx.tx)):
+            counts: dict[str, int] | None = None  # the session's codes in order, with their line counts
             for line in session.lines:
                 if line.cpt in self.restated:
                     continue
                 edit = aoc.get(line.cpt or "", session.date)
                 if edit is not None:
-                    yield from self._judge(ctx, session, line, edit)
+                    if counts is None:
+                        counts = dict(Counter(o.cpt or "" for o in session.lines))
+                    yield from self._judge(ctx, session, line, edit, counts)
 
-    def _judge(self, ctx: RuleContext, session: Session, line: ServiceLine, edit) -> Iterator[Finding]:
+    def _judge(
+        self, ctx: RuleContext, session: Session, line: ServiceLine, edit, counts: dict[str, int]
+    ) -> Iterator[Finding]:
         aoc = ctx.tx.aoc
-        others = [o for o in session.lines if o is not line and o.cpt != line.cpt]
-        codes = {o.cpt for o in others if o.cpt}
+        # the other lines' codes (lines of the add-on's own code do not count), by code: flat per line
+        others = [c for c in counts if c != (line.cpt or "")]
+        codes = {c for c in others if c}
         if edit.primaries & codes:
             return
-        procedures = [o for o in others if not aoc.is_add_on(o.cpt or "", session.date)]
+        procedures = [c for c in others if not aoc.is_add_on(c, session.date)]
         order = session.kind == "order"
         label = line_label(line)
         where = "for this patient, provider and date" if not order else "for this patient and date"
@@ -112,11 +119,12 @@ class AddOnNeedsPrimary(CmsEdit):
             return
         if edit.edit_type == 2:
             return  # the contractor decides which primaries are eligible: nothing to judge here
-        present = join_or(sorted({o.cpt or "" for o in procedures}), "and")
+        present = join_or(sorted(procedures), "and")
+        lines = sum(counts[c] for c in procedures)
         if edit.edit_type == 1:
             yield self.finding(
                 f"{upper_first(label)} is an add-on code whose primary must be {_listed(edit.primaries)}; "
-                f"{present} {'is' if len(procedures) == 1 else 'are'} not eligible: report the primary it was "
+                f"{present} {'is' if lines == 1 else 'are'} not eligible: report the primary it was "
                 f"done with, or remove the add-on.",
                 code_path(line),
                 diagnostics=_diagnostics(edit),

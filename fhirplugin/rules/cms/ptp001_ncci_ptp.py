@@ -122,16 +122,21 @@ class NcciPtp(CmsEdit):
 
     def _pair(self, session: Session, edit: PtpEdit) -> Iterator[Finding]:
         firsts = [ln for ln in session.lines if ln.cpt == edit.column1]
+        # column 1 lines by their modifiers, first occurrence first: every line of a group gives the same
+        # bypass answer (it depends on the modifiers and the code), so one call per group, not per line
+        groups: dict[frozenset[str], list[ServiceLine]] = {}
+        for ln in firsts:
+            groups.setdefault(frozenset(mods(ln)), []).append(ln)
         for col2 in (ln for ln in session.lines if ln.cpt == edit.column2):
-            partners = [ln for ln in firsts if ln is not col2]
-            if not partners:
+            col1 = next((ln for ln in firsts[:2] if ln is not col2), None)
+            if col1 is None:
                 continue
-            col1 = partners[0]
             bypass: list[str] = []
             if edit.modifier_indicator == "1":
                 # the pair is bypassed if any column 1 line pairs with this one by a modifier
-                for cand in partners:
-                    found = bypass_modifiers(edit, cand, col2)
+                for members in groups.values():
+                    cand = next((ln for ln in members[:2] if ln is not col2), None)
+                    found = bypass_modifiers(edit, cand, col2) if cand is not None else []
                     if found:
                         col1, bypass = cand, found
                         break

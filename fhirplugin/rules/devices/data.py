@@ -38,7 +38,7 @@ from fhirplugin.rules.common import (
     is_unverified,
     join_or,
     lines_with,
-    same_session,
+    sessions,
 )
 from fhirplugin.tx.cpt import normalize_code
 
@@ -197,8 +197,7 @@ def device_lines(sub: Submission, *types: str) -> list[ServiceLine]:
 
 def session_partners(sub: Submission, line: ServiceLine, types: Iterable[str]) -> list[ServiceLine]:
     """Other lines of the given resource types in the same session as ``line``, in input order."""
-    kinds = tuple(types)
-    return [o for o in sub.lines() if o is not line and o.resource_type in kinds and same_session(line, o)]
+    return sessions(sub).lines(line, types)
 
 
 def approaches(line: ServiceLine) -> list[str]:

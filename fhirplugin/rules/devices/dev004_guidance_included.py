@@ -5,13 +5,12 @@ from collections.abc import Iterator
 from fhirplugin.fhir.case import ServiceLine
 from fhirplugin.findings import Finding, Severity
 from fhirplugin.rules.base import Rule, RuleContext, register
-from fhirplugin.rules.common import join_or
+from fhirplugin.rules.common import join_or, sessions
 from fhirplugin.rules.devices.data import (
     GuidancePair,
     guidance_pairs,
     guidance_primaries,
     guidance_secondaries,
-    session_partners,
 )
 from fhirplugin.tx.ncci import PtpEdit
 
@@ -73,9 +72,9 @@ class GuidanceIncluded(Rule):
             if code not in guidance_codes or line.resource_type not in _PARTNERS:
                 continue
             found: list[tuple[ServiceLine, GuidancePair]] = []
-            for other in session_partners(ctx.submission, line, _PARTNERS[line.resource_type]):
-                pair = pairs.get((other.cpt or "", code))
-                if pair is not None and all(p.primary != pair.primary for _, p in found):
+            # the session's lines by code (rules/common.sessions): one look-up per code, not per line
+            for other, pair in sessions(ctx.submission).paired(line, pairs, _PARTNERS[line.resource_type]):
+                if all(p.primary != pair.primary for _, p in found):
                     found.append((other, pair))
             if found:
                 yield self._finding(ctx, line, found)

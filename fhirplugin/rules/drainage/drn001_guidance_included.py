@@ -5,7 +5,7 @@ from collections.abc import Iterator
 from fhirplugin.fhir.case import ServiceLine
 from fhirplugin.findings import Finding, Severity
 from fhirplugin.rules.base import Rule, RuleContext, register
-from fhirplugin.rules.common import join_or, same_session
+from fhirplugin.rules.common import join_or, sessions
 from fhirplugin.rules.drainage.data import (
     GuidancePair,
     guidance_pairs,
@@ -76,11 +76,9 @@ class GuidanceIncluded(Rule):
                 continue
             kinds = _PARTNERS[line.resource_type]
             partners: list[tuple[ServiceLine, GuidancePair]] = []
-            for other in lines:
-                if other is line or other.resource_type not in kinds or not same_session(line, other):
-                    continue
-                pair = pairs.get((other.cpt or "", code))
-                if pair is not None and all(p.primary != pair.primary for _, p in partners):
+            # the session's lines by code (rules/common.sessions): one look-up per code, not per line
+            for other, pair in sessions(ctx.submission).paired(line, pairs, kinds):
+                if all(p.primary != pair.primary for _, p in partners):
                     partners.append((other, pair))
             if partners:
                 yield self._finding(ctx, line, partners)
