@@ -15,11 +15,15 @@ from typing import TypeVar
 
 T = TypeVar("T")
 
-CPT = "http://www.ama-assn.org/go/cpt"
-HCPCS = "https://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets"
-ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
-SNOMED = "http://snomed.info/sct"
-DICOM = "http://dicom.nema.org/resources/ontology/DCM"
+from fhirplugin.systems import (  # noqa: F401 - re-exported: rules import the URIs from here
+    CPT,
+    DICOM,
+    HCPCS,
+    ICD10CM,
+    ICD10CM_ALIASES,
+    PROCEDURE_SYSTEMS,
+    SNOMED,
+)
 
 
 @dataclass(slots=True, unsafe_hash=True)
@@ -35,7 +39,8 @@ class Coded:
 
     @property
     def is_cpt(self) -> bool:
-        return self.system == CPT
+        """A CPT/HCPCS code, under any of their URIs (:mod:`fhirplugin.systems`)."""
+        return self.system in PROCEDURE_SYSTEMS
 
 
 @dataclass(slots=True)
@@ -47,7 +52,7 @@ class Diagnosis:
     sequence: int | None = None
 
     def icd10(self) -> list[Coded]:
-        return [c for c in self.codes if c.system == ICD10CM]
+        return [c for c in self.codes if c.system in ICD10CM_ALIASES]
 
 
 @dataclass(slots=True)
@@ -126,13 +131,14 @@ class ServiceLine:
     provider: str | None = None
     sequence: int | None = None
     resource_path: str = ""  # FHIRPath of the owning resource
-    resource_type: str = "Claim"  # Claim | Procedure | ServiceRequest
-    # the CPT or HCPCS code of ``code`` (None when it is neither); set once, so keep ``code`` as built
+    resource_type: str = "Claim"  # Claim | ExplanationOfBenefit | ChargeItem | Procedure | ServiceRequest
+    # the CPT/HCPCS code of ``code`` under any CPT/HCPCS system URI (None when it is not one); set
+    # once, so keep ``code`` as built
     cpt: str | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         c = self.code
-        self.cpt = c.code if c is not None and c.system in (CPT, HCPCS) else None
+        self.cpt = c.code if c is not None and c.system in PROCEDURE_SYSTEMS else None
 
     @property
     def modifier_codes(self) -> list[str]:

@@ -11,7 +11,6 @@ import datetime as dt
 from dataclasses import dataclass, field
 
 from fhirplugin.fhir.case import (
-    CPT,
     Attachment,
     Case,
     Coded,
@@ -25,6 +24,7 @@ from fhirplugin.fhir.case import (
     Submission,
 )
 from fhirplugin.findings import CANONICAL_BASE
+from fhirplugin.systems import PROCEDURE_SYSTEMS
 
 EXT_METHOD = "http://hl7.org/fhir/StructureDefinition/procedure-method"
 EXT_APPROACH = f"{CANONICAL_BASE}/StructureDefinition/procedure-approach"
@@ -91,8 +91,9 @@ def coding(c, path: str) -> list[Coded]:
 
 
 def primary(codes: list[Coded]) -> Coded | None:
+    """The first CPT/HCPCS coding (under any of their URIs), else the first coding."""
     for c in codes:
-        if c.system == CPT:
+        if c.system in PROCEDURE_SYSTEMS:
             return c
     return codes[0] if codes else None
 
