@@ -23,7 +23,9 @@ from fhirplugin.tx.store import Terminology
 
 log = logging.getLogger("fhirplugin.engine")
 
-TOP_LEVEL_TYPES = ("Claim", "Procedure", "ServiceRequest", "Bundle", "Parameters")
+# resource types whose CPT/HCPCS codes the rules check (alone, in a Bundle, or wrapped in Parameters)
+CHECKED_TYPES = ("Claim", "ExplanationOfBenefit", "ChargeItem", "Procedure", "ServiceRequest")
+TOP_LEVEL_TYPES = (*CHECKED_TYPES, "Bundle", "Parameters")
 
 
 @dataclass(slots=True)
@@ -151,9 +153,36 @@ class Engine:
     ) -> Result:
         rtype = value.get("resourceType") if isinstance(value, dict) else None
         rid = value.get("id") if isinstance(value, dict) and isinstance(value.get("id"), str) else None
-        ver = version.normalize(fhir_version) or (version.detect(value) if isinstance(value, dict) else "R4")
+        ver = version.normalize(fhir_version)
+        notes: list[Finding] = []
+        if ver is None and isinstance(value, dict):
+            found = version.analyse(value)
+            ver = found.version
+            if found.conflict:
+                notes.append(
+                    _input_finding(
+                        "INP010",
+                        found.conflict,
+                        None,
+                        severity=Severity.INFORMATION,
+                        issue_type="informational",
+                        diagnostics=f"Elements that do not fit each version: {found.misfits}.",
+                    )
+                )
+        ver = ver or "R4"
         res = Result(source, index, line, rtype if isinstance(rtype, str) else None, rid, ver)
-        res.findings = self._check(value, ver, line)
+        if ver in version.UNSUPPORTED:
+            res.findings = [
+                _input_finding(
+                    "INP009",
+                    f"This is FHIR {version.label(ver)} content; fhirplugin checks FHIR R4, R4B and R5 only. "
+                    "Convert it to R4 or R5 (or give --fhir-version if the detection is wrong).",
+                    rtype if isinstance(rtype, str) else None,
+                    issue_type="not-supported",
+                )
+            ]
+            return res
+        res.findings = self._check(value, ver, line) + notes
         res.findings.sort(key=Finding.sort_key)
         return res
 
@@ -182,10 +211,12 @@ class Engine:
             return [
                 _input_finding(
                     "INP003",
-                    f"fhirplugin checks Claim, Procedure, ServiceRequest, a Bundle of them, or Parameters "
-                    f"wrapping one; a {rtype} was submitted.",
+                    f"A {rtype} carries no CPT/HCPCS codes fhirplugin checks, so no coding rule ran; fhirplugin "
+                    "checks Claim, ExplanationOfBenefit, ChargeItem, Procedure and ServiceRequest, alone, in a "
+                    "Bundle, or in Parameters.",
                     rtype,
-                    issue_type="not-supported",
+                    severity=Severity.INFORMATION,
+                    issue_type="informational",
                 )
             ]
         # Structure. The fast path proves the whole tree valid and within the depth limit in one walk;
@@ -243,7 +274,8 @@ class Engine:
             findings.append(
                 _input_finding(
                     "INP008",
-                    f"The {rtype} holds no Claim, Procedure or ServiceRequest: no coding rule applied.",
+                    f"The {rtype} holds no Claim, ExplanationOfBenefit, ChargeItem, Procedure or ServiceRequest: "
+                    "no coding rule applied.",
                     rtype,
                     severity=Severity.INFORMATION,
                     issue_type="informational",
