@@ -131,7 +131,10 @@ class ServiceLine:
     provider: str | None = None
     sequence: int | None = None
     resource_path: str = ""  # FHIRPath of the owning resource
-    resource_type: str = "Claim"  # Claim | ExplanationOfBenefit | ChargeItem | Procedure | ServiceRequest
+    # the line's role: "Claim" for a billed line (a Claim item, an ExplanationOfBenefit item, a ChargeItem),
+    # "Procedure" or "ServiceRequest" for documentation and orders; ``source_type`` is the real type
+    resource_type: str = "Claim"
+    source_type: str | None = None  # ExplanationOfBenefit | ChargeItem | ... (None: same as resource_type)
     # the CPT/HCPCS code of ``code`` under any CPT/HCPCS system URI (None when it is not one); set
     # once, so keep ``code`` as built
     cpt: str | None = field(init=False, default=None)
@@ -171,9 +174,9 @@ class ServiceLine:
 
 @dataclass(slots=True)
 class Case:
-    """One claim, or one standalone Procedure or ServiceRequest, as the rules see it."""
+    """One claim (or EOB, or ChargeItem), or one standalone Procedure or ServiceRequest, as the rules see it."""
 
-    resource_type: str  # Claim | Procedure | ServiceRequest
+    resource_type: str  # Claim | ExplanationOfBenefit | ChargeItem | Procedure | ServiceRequest
     path: str  # FHIRPath of the resource within the input: "Claim" or "Bundle.entry[3].resource"
     lines: list[ServiceLine] = field(default_factory=list)
     diagnoses: list[Diagnosis] = field(default_factory=list)
