@@ -306,7 +306,8 @@ def analyse(resource: dict) -> Detection:
     w.resource(resource, 0)
     misfit = {"STU3": w.m3, "R4": w.m4, "R5": w.m5}
     best = min(_MODEL_SETS, key=lambda m: (misfit[m], _ORDER[m]))
-    by_elements = best if any(misfit.values()) else None
+    # no evidence when R4 and R5 both fit every element (STU3 misfits alone do not tell R4 from R5)
+    by_elements = None if misfit["R4"] == misfit["R5"] == 0 else best
     profile_versions = {v for _, v in w.profiles}
     if profile_versions:
         # the most frequent named version; R4B wins over R4 (a 4.3 profile is more specific)
