@@ -130,12 +130,6 @@ def _table(cls) -> dict[str, _Spec]:
     return out
 
 
-@cache
-def _required(cls) -> frozenset[str]:
-    """The complex elements a model class requires (R4 Claim: provider, priority, insurance)."""
-    return frozenset(f.alias or n for n, f in cls.model_fields.items() if f.is_required())
-
-
 def _child(spec: _Spec):
     child = spec[2]
     return child.get_model_klass() if child is not None else None  # type: ignore[attr-defined]
@@ -228,10 +222,11 @@ class Detection:
 class _Walk:
     """One walk over the tree, counting the elements each version cannot hold (its misfits)."""
 
-    __slots__ = ("m3", "m4", "m5", "profiles")
+    __slots__ = ("m3", "m4", "m5", "profiles", "stu3_only")
 
     def __init__(self) -> None:
         self.m3 = self.m4 = self.m5 = 0
+        self.stu3_only = 0  # elements or types only STU3 has: STU3 is chosen only on such evidence
         self.profiles: list[tuple[str, str]] = []  # (url, version)
 
     def resource(self, res: dict, depth: int) -> None:
@@ -252,18 +247,19 @@ class _Walk:
                 if key in only3:
                     self.m4 += 1
                     self.m5 += 1
+                    self.stu3_only += 1
                 elif key in not3:
                     self.m3 += 1
+        if c4 is None and c5 is None and _model(rtype, "STU3") is not None:
+            self.stu3_only += 1
         if c4 is None or c5 is None:
             if c4 is None:
                 self.m4 += 5
             if c5 is None:
                 self.m5 += 5
             return
-        r4, r5 = _required(c4), _required(c5)
-        if r4 != r5:  # an element one version requires and the other does not, missing
-            self.m4 += len(r4 - res.keys())
-            self.m5 += len(r5 - res.keys())
+        # (a required element left out is not counted: it is the sender's error in the version it
+        # meant, and counting it would turn a broken R4 Claim into a valid-looking R5 one)
         self.node(res, c4, c5, depth)
 
     def node(self, d: dict, c4, c5, depth: int) -> None:
@@ -305,7 +301,8 @@ def analyse(resource: dict) -> Detection:
     w = _Walk()
     w.resource(resource, 0)
     misfit = {"STU3": w.m3, "R4": w.m4, "R5": w.m5}
-    best = min(_MODEL_SETS, key=lambda m: (misfit[m], _ORDER[m]))
+    candidates = _MODEL_SETS if w.stu3_only else ("R4", "R5")
+    best = min(candidates, key=lambda m: (misfit[m], _ORDER[m]))
     # no evidence when R4 and R5 both fit every element (STU3 misfits alone do not tell R4 from R5)
     by_elements = None if misfit["R4"] == misfit["R5"] == 0 else best
     profile_versions = {v for _, v in w.profiles}
