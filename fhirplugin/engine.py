@@ -106,7 +106,9 @@ class Engine:
             max_depth=self.settings.max_depth,
             check_depth=False,  # proven or checked in check_object
         )
-        return [self.check_raw(raw, fhir_version=fhir_version, source=source) for raw in raws]
+        results = [self.check_raw(raw, fhir_version=fhir_version, source=source) for raw in raws]
+        _once_per_file(results)
+        return results
 
     def check_lines(
         self, lines: Iterable[bytes], *, fhir_version: str = "auto", source: str = "-", start_line: int = 1
@@ -307,6 +309,24 @@ class Engine:
                     )
                 )
         return out
+
+
+# information findings said once per file (NDJSON of US Core resources: the same profiles every line)
+_ONCE_PER_FILE = frozenset({"PRF001"})
+
+
+def _once_per_file(results: list[Result]) -> None:
+    seen: set[tuple[str, str]] = set()
+    for res in results:
+        keep = []
+        for f in res.findings:
+            if f.rule_id in _ONCE_PER_FILE and f.severity is Severity.INFORMATION:
+                key = (f.rule_id, f.text)
+                if key in seen:
+                    continue
+                seen.add(key)
+            keep.append(f)
+        res.findings = keep
 
 
 def _dedupe(findings: list[Finding]) -> list[Finding]:

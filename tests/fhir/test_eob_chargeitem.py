@@ -172,3 +172,16 @@ def test_charge_item_modifier_extensions_and_hl7_modifier() -> None:
     [line] = sub.lines()
     assert line.modifier_codes == ["59"]
     assert line.code_path == "ChargeItem.code" and line.units.value == 1
+
+
+def test_foreign_profile_information_once_per_file(engine: Engine) -> None:
+    us_core = "http://hl7.org/fhir/us/core/StructureDefinition/us-core-procedure"
+    lines = []
+    for i in range(3):
+        proc = build({"procedures": [{"code": "49406", "profile": us_core}]}, "R4")["entry"][0]["resource"]
+        proc["id"] = f"p{i}"
+        lines.append(orjson.dumps(proc))
+    results = engine.check_bytes(b"\n".join(lines))
+    prf = [[f.severity.value for f in r.findings if f.rule_id == "PRF001"] for r in results]
+    assert prf == [["information"], [], []]
+    assert "US Core" in next(f.text for f in results[0].findings if f.rule_id == "PRF001")
