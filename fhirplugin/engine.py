@@ -232,6 +232,8 @@ class Engine:
             return [_input_finding(p.code, p.text, None, severity=sev, issue_type=itype)]
         else:
             findings = structure.validate_tree(value, ver, rtype, fast_first=False)
+            if findings and self.settings.structure_scope == "checked":
+                findings = _in_checked_resources(findings, value, rtype)
         entries = value.get("entry") if isinstance(value.get("entry"), list) else []
         if rtype == "Bundle" and not any(isinstance(e, dict) for e in entries):
             findings.append(
@@ -309,6 +311,32 @@ class Engine:
                     )
                 )
         return out
+
+
+def _checked_paths(value: dict, base: str, out: list[str]) -> list[str]:
+    """FHIRPaths of the resources fhirplugin code-checks in a top-level input."""
+    rtype = value.get("resourceType")
+    if rtype in CHECKED_TYPES:
+        out.append(base)
+    elif rtype == "Bundle":
+        for i, e in enumerate(value.get("entry") if isinstance(value.get("entry"), list) else []):
+            if isinstance(e, dict) and isinstance(e.get("resource"), dict):
+                _checked_paths(e["resource"], f"{base}.entry[{i}].resource", out)
+    elif rtype == "Parameters":
+        for i, p in enumerate(value.get("parameter") if isinstance(value.get("parameter"), list) else []):
+            if isinstance(p, dict) and isinstance(p.get("resource"), dict):
+                _checked_paths(p["resource"], f"{base}.parameter[{i}].resource", out)
+    return out
+
+
+def _in_checked_resources(findings: list[Finding], value: dict, base: str) -> list[Finding]:
+    """structure_scope = "checked": keep the structure findings located in a code-checked resource."""
+    roots = _checked_paths(value, base, [])
+
+    def inside(expr: str) -> bool:
+        return any(expr == r or expr.startswith((f"{r}.", f"{r}[")) for r in roots)
+
+    return [f for f in findings if f.expression and inside(f.expression[0])]
 
 
 # information findings said once per file (NDJSON of US Core resources: the same profiles every line)

@@ -31,6 +31,10 @@ EXT_APPROACH = f"{CANONICAL_BASE}/StructureDefinition/procedure-approach"
 EXT_GUIDANCE = f"{CANONICAL_BASE}/StructureDefinition/imaging-guidance"
 EXT_COLLECTIONS = f"{CANONICAL_BASE}/StructureDefinition/collection-count"
 EXT_MODIFIER = f"{CANONICAL_BASE}/StructureDefinition/cpt-modifier"
+# Da Vinci PAS: the ServiceRequest (or other request) a Claim item asks authorization for
+EXT_PAS_REQUESTED_SERVICE = (
+    "http://hl7.org/fhir/us/davinci-pas/StructureDefinition/extension-requestedService"
+)
 APPROACH_SYSTEM = (
     f"{CANONICAL_BASE}/CodeSystem/approach"  # percutaneous, transvaginal, transrectal, open, ...
 )
@@ -597,6 +601,29 @@ def order_case(loc: Located, idx: Index) -> Case:
     )
 
 
+# ---------------------------------------------------------------- Da Vinci PAS
+def link_requested_services(claim: Located, case: Case, idx: Index, claimed_procs: set[str]) -> None:
+    """PAS Claim items name the request they ask authorization for in the ``requestedService``
+    extension: that ServiceRequest documents the line (site, reasons) like a linked Procedure. It is
+    taken over by the line (not checked again as an order) only when it carries the line's CPT code."""
+    items = _list(claim.resource.get("item"))
+    for i, line in enumerate(case.lines):
+        item = _dict(items[i]) if i < len(items) else {}
+        for ext in _list(item.get("extension")):
+            ext = _dict(ext)
+            if ext.get("url") != EXT_PAS_REQUESTED_SERVICE:
+                continue
+            target = idx.resolve(ext.get("valueReference"), claim)
+            if target is None or target.resource.get("resourceType") not in ("ServiceRequest", "Procedure"):
+                continue
+            info = procedure_info(target, idx)
+            if any(p.path == info.path for p in line.procedures):
+                continue
+            line.procedures.append(info)
+            if line.cpt and any(c.code == line.cpt and c.is_cpt for c in info.codes):
+                claimed_procs.add(info.path)
+
+
 # ---------------------------------------------------------------- ExplanationOfBenefit
 def _care_team_providers(res: dict) -> dict[int, str]:
     out = {}
@@ -728,13 +755,24 @@ def charge_item_case(loc: Located, idx: Index, claimed_procs: set[str]) -> Case:
     )
 
 
+def _json_keys_of_items(res: dict) -> set[str]:
+    keys: set[str] = set()
+    for item in _list(res.get("item")):
+        if isinstance(item, dict):
+            keys |= item.keys()
+    return keys
+
+
 def read_submission(top: dict, base: str, version: str) -> Submission:
     """All cases in one top-level input (a resource, a Bundle, or Parameters wrapping one)."""
     idx = build_index(top, base)
     sub = Submission(fhir_version=version, resources=[RawResource(loc.path, loc.resource) for loc in idx.all])
     claimed: set[str] = set()
     for loc in idx.of_type("Claim"):
-        sub.cases.append(claim_case(loc, idx, claimed))
+        case = claim_case(loc, idx, claimed)
+        if "extension" in _json_keys_of_items(loc.resource):
+            link_requested_services(loc, case, idx, claimed)
+        sub.cases.append(case)
     for loc in idx.of_type("ExplanationOfBenefit"):
         sub.cases.append(eob_case(loc, idx, claimed))
     for loc in idx.of_type("ChargeItem"):
