@@ -26,6 +26,23 @@ log = logging.getLogger("fhirplugin.engine")
 # resource types whose CPT/HCPCS codes the rules check (alone, in a Bundle, or wrapped in Parameters)
 CHECKED_TYPES = ("Claim", "ExplanationOfBenefit", "ChargeItem", "Procedure", "ServiceRequest")
 TOP_LEVEL_TYPES = (*CHECKED_TYPES, "Bundle", "Parameters")
+# what a batch worker builds at start-up (Engine.prebuild): the checked types and their usual company
+PREBUILD_TYPES = (
+    *TOP_LEVEL_TYPES,
+    "Condition",
+    "Device",
+    "DiagnosticReport",
+    "ImagingStudy",
+    "DocumentReference",
+    "Coverage",
+    "Patient",
+    "Practitioner",
+    "PractitionerRole",
+    "Organization",
+    "Encounter",
+    "Location",
+    "ClaimResponse",
+)
 
 
 @dataclass(slots=True)
@@ -97,6 +114,10 @@ class Engine:
             for rule in self.rules
             if rule.runs
         ]
+
+    def prebuild(self, types: Iterable[str] = PREBUILD_TYPES, versions: Iterable[str] = ("R4", "R5")) -> None:
+        """See :func:`prebuild` (the caches are per process, shared by every Engine)."""
+        prebuild(types, versions)
 
     # ------------------------------------------------------------------ entry points
     def check_bytes(self, data: bytes, *, fhir_version: str = "auto", source: str = "-") -> list[Result]:
@@ -311,6 +332,21 @@ class Engine:
                     )
                 )
         return out
+
+
+def prebuild(types: Iterable[str] = PREBUILD_TYPES, versions: Iterable[str] = ("R4", "R5")) -> None:
+    """Build now what checking these resource types needs (fhir.resources models, fast-path tables,
+    version tables, the built-in profiles), so the first EOB or ChargeItem met mid-batch does not stall
+    a worker for seconds. Per process; a forked worker inherits what its parent built."""
+    from fhirplugin.profiles import ProfileRegistry
+
+    types = tuple(types)
+    ProfileRegistry.builtin()  # the profiles PRF001/PRF002 read (their models are built on load)
+    version.prebuild(types)
+    for ver in versions:
+        for rtype in types:
+            if structure.model_class(rtype, ver) is not None:
+                fast.prebuild(rtype, ver)
 
 
 def _checked_paths(value: dict, base: str, out: list[str]) -> list[str]:

@@ -203,12 +203,43 @@ def _plan(c4, c5) -> dict[str, object]:
 
 
 @cache
+def _interesting(c4, c5) -> frozenset[str]:
+    """The element names of a plan that may hold evidence (intersected with an object's keys in C)."""
+    return frozenset(k for k, p in _plan(c4, c5).items() if p is not _SKIP)
+
+
+@cache
 def _stu3_keys(rtype: str) -> tuple[frozenset[str], frozenset[str]]:
     """(elements only STU3 defines, elements R4/R5 define that STU3 does not) of a resource type."""
     c3, c4, c5 = (_model(rtype, m) for m in _MODEL_SETS)
     t3 = set(_table(c3)) if c3 is not None else set()
     later = (set(_table(c4)) if c4 is not None else set()) | (set(_table(c5)) if c5 is not None else set())
     return frozenset(t3 - later), frozenset(later - t3) if c3 is not None else frozenset()
+
+
+@cache
+def _later_keys(rtype: str) -> frozenset[str] | None:
+    """Element names R4 or R5 define on a resource type (with resourceType); None when neither has it."""
+    c4, c5 = _model(rtype, "R4"), _model(rtype, "R5")
+    if c4 is None and c5 is None:
+        return None
+    keys = {"resourceType"}
+    for c in (c4, c5):
+        if c is not None:
+            keys |= _table(c).keys()
+    return frozenset(keys)
+
+
+def _stu3_misfits(w: _Walk) -> int:
+    """Elements of the walked resources that STU3 does not define (computed only when STU3 is in play)."""
+    n = 0
+    for rtype, res in w.resources:
+        if _model(rtype, "STU3") is None:
+            n += 5
+            continue
+        _only3, not3 = _stu3_keys(rtype)
+        n += sum(1 for k in res if k in not3)
+    return n
 
 
 @dataclass(slots=True)
@@ -222,10 +253,11 @@ class Detection:
 class _Walk:
     """One walk over the tree, counting the elements each version cannot hold (its misfits)."""
 
-    __slots__ = ("m3", "m4", "m5", "profiles", "stu3_only")
+    __slots__ = ("m3", "m4", "m5", "profiles", "resources", "stu3_only")
 
     def __init__(self) -> None:
         self.m3 = self.m4 = self.m5 = 0
+        self.resources: list[tuple[str, dict]] = []  # (type, resource) of every resource in the tree
         self.stu3_only = 0  # elements or types only STU3 has: STU3 is chosen only on such evidence
         self.profiles: list[tuple[str, str]] = []  # (url, version)
 
@@ -239,19 +271,15 @@ class _Walk:
                 if type(url) is str and (ver := _profile_version(url)):
                     self.profiles.append((url, ver))
         c4, c5 = _model(rtype, "R4"), _model(rtype, "R5")
-        if _model(rtype, "STU3") is None:
-            self.m3 += 5
-        else:
-            only3, not3 = _stu3_keys(rtype)
-            for key in res:
-                if key in only3:
-                    self.m4 += 1
-                    self.m5 += 1
-                    self.stu3_only += 1
-                elif key in not3:
-                    self.m3 += 1
-        if c4 is None and c5 is None and _model(rtype, "STU3") is not None:
-            self.stu3_only += 1
+        self.resources.append((rtype, res))
+        # STU3 models are looked at only when R4 and R5 cannot explain the resource (an element or a
+        # type neither defines): valid R4/R5 data never pays for importing them
+        later = _later_keys(rtype)
+        if later is None or any(k not in later and k[:1] != "_" for k in res):
+            only3, _not3 = _stu3_keys(rtype)
+            self.stu3_only += sum(1 for key in res if key in only3)
+            if c4 is None and c5 is None and _model(rtype, "STU3") is not None:
+                self.stu3_only += 1
         if c4 is None or c5 is None:
             if c4 is None:
                 self.m4 += 5
@@ -265,11 +293,15 @@ class _Walk:
     def node(self, d: dict, c4, c5, depth: int) -> None:
         if depth > 40:
             return
+        keys = d.keys() & _interesting(c4, c5)  # not "_x", resourceType, unknown names, or no evidence
+        if not keys:
+            return
         plan = _plan(c4, c5)
-        for key, value in d.items():
-            p = plan.get(key)
-            if p is None or p is _SKIP:
-                continue  # "_x", resourceType, an element no version defines, or no evidence in it
+        for key in keys:
+            value = d[key]
+            if value is None:
+                continue
+            p = plan[key]
             if p is _RESOURCE:
                 for v in value if type(value) is list else (value,):
                     if type(v) is dict:
@@ -278,9 +310,11 @@ class _Walk:
             s4, s5 = p  # type: ignore[misc]
             f4 = s4 is not None and _fits(s4, value)
             f5 = s5 is not None and _fits(s5, value)
-            if not f4:
+            # only what one version holds and the other cannot is evidence (a value neither version
+            # accepts is a structure error, reported as such)
+            if f5 and not f4:
                 self.m4 += 1
-            if not f5:
+            elif f4 and not f5:
                 self.m5 += 1
             if f4 and f5 and s4[0] == "c" and s5[0] == "c":
                 k4, k5 = _child(s4), _child(s5)
@@ -300,11 +334,14 @@ def analyse(resource: dict) -> Detection:
     """The version of a resource and everything it holds (see the module docstring)."""
     w = _Walk()
     w.resource(resource, 0)
-    misfit = {"STU3": w.m3, "R4": w.m4, "R5": w.m5}
+    # STU3-only elements count against R4 and R5 alike: they decide only between STU3 and the others
+    misfit = {"STU3": _stu3_misfits(w) if w.stu3_only else 0, "R4": w.m4, "R5": w.m5}
+    if w.stu3_only:
+        misfit = {"STU3": misfit["STU3"], "R4": w.m4 + w.stu3_only, "R5": w.m5 + w.stu3_only}
     candidates = _MODEL_SETS if w.stu3_only else ("R4", "R5")
     best = min(candidates, key=lambda m: (misfit[m], _ORDER[m]))
-    # no evidence when R4 and R5 both fit every element (STU3 misfits alone do not tell R4 from R5)
-    by_elements = None if misfit["R4"] == misfit["R5"] == 0 else best
+    # no evidence when R4 and R5 fit the elements alike (and STU3 does not win)
+    by_elements = best if best == "STU3" or misfit["R4"] != misfit["R5"] else None
     profile_versions = {v for _, v in w.profiles}
     if profile_versions:
         # the most frequent named version; R4B wins over R4 (a 4.3 profile is more specific)
@@ -323,17 +360,19 @@ def analyse(resource: dict) -> Detection:
                 f"version and {label(by_elements)} fits better; checked as {label(named)}, as the profile says."
             )
         return Detection(named, conflict, "profile", misfit)
-    if by_elements is None:
-        return Detection("R4", None, "default", misfit)
     conflict = None
-    if misfit[best] > 0:
-        others = [m for m in ("R4", "R5") if m != best and misfit[m] > 0]
-        if others:
-            conflict = (
-                f"The elements fit no single FHIR version: {misfit[best]} do not fit {label(best)} and "
-                f"{misfit[others[0]]} do not fit {label(others[0])}; checked as {label(best)}, which fits "
-                "more of them."
-            )
+    if best != "STU3" and w.m4 > 0 and w.m5 > 0:
+        other = "R5" if best == "R4" else "R4"
+        why = "which fits more of them" if misfit[best] < misfit[other] else "the default when they tie"
+        conflict = (
+            f"The elements fit no single FHIR version: {misfit[best]} only R5 allows and {misfit[other]} "
+            f"only R4 allows; checked as {label(best)}, {why}."
+            if best == "R4"
+            else f"The elements fit no single FHIR version: {misfit[best]} only R4 allows and "
+            f"{misfit[other]} only R5 allows; checked as {label(best)}, {why}."
+        )
+    if by_elements is None:
+        return Detection("R4", conflict, "default", misfit)
     return Detection(best, conflict, "elements", misfit)
 
 
@@ -347,7 +386,7 @@ def prebuild(resource_types: typing.Iterable[str]) -> None:
     when the type first appears mid-run)."""
     for rtype in resource_types:
         c4, c5 = _model(rtype, "R4"), _model(rtype, "R5")
-        _stu3_keys(rtype)
+        _later_keys(rtype)
         if c4 is not None and c5 is not None:
             _plans_below(c4, c5, set())
 
