@@ -59,7 +59,11 @@ def examples(tgz: Path, types: tuple[str, ...] = CHECKED) -> Iterator[tuple[str,
     prefixes = tuple(f"package/{t}-" for t in types)
     with tarfile.open(tgz) as tf:
         for member in tf:
-            if not member.isfile() or not member.name.endswith(".json") or not member.name.startswith(prefixes):
+            if (
+                not member.isfile()
+                or not member.name.endswith(".json")
+                or not member.name.startswith(prefixes)
+            ):
                 continue
             f = tf.extractfile(member)
             if f is None:

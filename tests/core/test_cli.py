@@ -247,7 +247,9 @@ def test_quiet_shows_only_issues_at_or_above_fail_on(files, tmp_path):
     out = proc.stdout.decode()
     assert "GEN005" in out and "GEN003" in out  # the errors
     assert "GEN002" not in out and "no problems found" not in out and str(files["clean"]) not in out
-    proc = run("validate", "-q", "--fail-on", "warning", "--format", "outcome", str(warn), str(files["clean"]))
+    proc = run(
+        "validate", "-q", "--fail-on", "warning", "--format", "outcome", str(warn), str(files["clean"])
+    )
     first, second = (json.loads(x) for x in proc.stdout.decode().splitlines())
     assert [i["details"]["coding"][0]["code"] for i in first["issue"]] == ["GEN002"]
     assert second["issue"][0]["severity"] == "information"  # no issue left: "no problems found"

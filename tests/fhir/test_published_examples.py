@@ -17,7 +17,18 @@ from fhirplugin.engine import Engine
 from fhirplugin.fhir import version as fhir_version
 from fhirplugin.findings import Severity
 
-STRUCTURE = ("STR001", "STR002", "STR003", "STR004", "INP001", "INP002", "INP003", "INP004", "INP006", "INP009")
+STRUCTURE = (
+    "STR001",
+    "STR002",
+    "STR003",
+    "STR004",
+    "INP001",
+    "INP002",
+    "INP003",
+    "INP004",
+    "INP006",
+    "INP009",
+)
 
 
 @pytest.fixture(scope="module")

@@ -404,7 +404,9 @@ def test_charge_entry_accepts_charge_items(client):
         },
     }
     body = charge_request(spec)
-    assert [e["resource"]["resourceType"] for e in body["context"]["draftClaims"]["entry"]] == ["ChargeItem"] * 2
+    assert [e["resource"]["resourceType"] for e in body["context"]["draftClaims"]["entry"]] == [
+        "ChargeItem"
+    ] * 2
     r = client.post(CHARGE, json=body)
     assert r.status_code == 200, r.text
     card = next(c for c in r.json()["cards"] if c["source"]["topic"]["code"] == "DRN001")
