@@ -32,7 +32,7 @@ EXT_GUIDANCE = f"{CANONICAL_BASE}/StructureDefinition/imaging-guidance"
 EXT_COLLECTIONS = f"{CANONICAL_BASE}/StructureDefinition/collection-count"
 EXT_MODIFIER = f"{CANONICAL_BASE}/StructureDefinition/cpt-modifier"
 # Da Vinci PAS: the ServiceRequest (or other request) a Claim item asks authorization for
-EXT_PAS_REQUESTED_SERVICE = (
+PAS_REQUESTED_SERVICE_URL = (
     "http://hl7.org/fhir/us/davinci-pas/StructureDefinition/extension-requestedService"
 )
 APPROACH_SYSTEM = (
@@ -611,7 +611,7 @@ def link_requested_services(claim: Located, case: Case, idx: Index, claimed_proc
         item = _dict(items[i]) if i < len(items) else {}
         for ext in _list(item.get("extension")):
             ext = _dict(ext)
-            if ext.get("url") != EXT_PAS_REQUESTED_SERVICE:
+            if ext.get("url") != PAS_REQUESTED_SERVICE_URL:
                 continue
             target = idx.resolve(ext.get("valueReference"), claim)
             if target is None or target.resource.get("resourceType") not in ("ServiceRequest", "Procedure"):
