@@ -341,7 +341,11 @@ _VERSION = "auto"
 _INIT_ERROR: str | None = None
 
 
-def _init_worker(settings: Settings, fhir_version: str, tx=None) -> None:
+# inputs at least this large (or of unknown size) build every checked type's models at start-up
+PREBUILD_MIN_BYTES = 4 << 20
+
+
+def _init_worker(settings: Settings, fhir_version: str, tx=None, prebuild: bool = False) -> None:
     """Build this process's Engine, once (on ``tx``, a terminology inherited from the parent, if
     given). A failure is kept and raised by :func:`check_chunk`, so it reaches the caller as a clear
     error rather than as a broken pool."""
@@ -351,6 +355,8 @@ def _init_worker(settings: Settings, fhir_version: str, tx=None) -> None:
     _VERSION = fhir_version
     try:
         _ENGINE = Engine(settings, tx=tx)
+        if prebuild:  # every checked type's models and tables now, not when first met mid-run
+            _ENGINE.prebuild()
         _INIT_ERROR = None
     except (OSError, ValueError) as exc:
         _ENGINE = None
@@ -484,10 +490,11 @@ def run_batch(
         if on_progress:
             on_progress(chunk.position, summary.resources)
 
+    prebuild = total is None or total >= PREBUILD_MIN_BYTES
     if jobs == 1:
         global _ENGINE, _VERSION
         saved = (_ENGINE, _VERSION)
-        _init_worker(settings, fhir_version)
+        _init_worker(settings, fhir_version, prebuild=prebuild)
         if on_start:
             on_start(total)
         try:
@@ -509,6 +516,11 @@ def run_batch(
                 tx = Terminology.from_settings(settings)
             except (OSError, ValueError) as exc:
                 raise BatchError(f"could not load terminology: {exc}") from None
+            if prebuild:  # build the models once here: the forked workers inherit them
+                from fhirplugin.engine import prebuild as prebuild_models
+
+                prebuild_models()
+                prebuild = False
             # and check the first chunk here: the models, tables and caches it needs (fhir.resources
             # models for what the fast path declines, validators, code look-ups) are then built once,
             # before the fork, and every worker starts with them instead of building its own
@@ -521,7 +533,7 @@ def run_batch(
                 finally:
                     _ENGINE, _VERSION = saved
         with ProcessPoolExecutor(
-            jobs, mp_context=ctx, initializer=_init_worker, initargs=(settings, fhir_version, tx)
+            jobs, mp_context=ctx, initializer=_init_worker, initargs=(settings, fhir_version, tx, prebuild)
         ) as pool:
             pool.submit(int).result()  # start the workers now, before a progress thread runs here
             if on_start:

@@ -113,6 +113,12 @@ def validate(
     fhir_version: Annotated[
         FhirVersion, typer.Option("--fhir-version", help="FHIR version of the input.")
     ] = (FhirVersion.auto),
+    quiet: Annotated[
+        bool,
+        typer.Option(
+            "--quiet", "-q", help="Show only issues at or above --fail-on (text: skip inputs with none)."
+        ),
+    ] = False,
     config: ConfigOpt = None,
 ) -> None:
     """Validate FHIR resources and print the findings."""
@@ -135,10 +141,20 @@ def validate(
             unreadable = True
             continue
         results.extend(engine.check_bytes(data, fhir_version=fhir_version.value, source=path))
-    if results or not unreadable:
-        render(results, format.value, sys.stdout, color=None if format is Format.text else False)
-    sys.stdout.flush()
     threshold = Severity(fail_on.value)
+    shown = results
+    if quiet:
+        import dataclasses
+
+        shown = [
+            dataclasses.replace(r, findings=[f for f in r.findings if f.severity.rank >= threshold.rank])
+            for r in results
+        ]
+        if format is Format.text:
+            shown = [r for r in shown if r.findings]
+    if results or not unreadable:
+        render(shown, format.value, sys.stdout, color=None if format is Format.text else False)
+    sys.stdout.flush()
     if unreadable:
         raise typer.Exit(2)
     raise typer.Exit(1 if any(r.fails(threshold) for r in results) else 0)

@@ -5,6 +5,7 @@ Example ``fhirplugin.toml``::
 
     select = ["DRN", "DEV", "GEN"]        # rule ids or prefixes; empty = all
     ignore = ["GEN003"]
+    structure_scope = "checked"           # structure errors only of Claims, EOBs, ChargeItems, orders
     [severity]
     DRN005 = "error"
     [terminology]
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import (
@@ -72,6 +73,10 @@ class Settings(BaseSettings):
     fhir_version: str = "auto"
     max_resource_bytes: int = 16 * 1024 * 1024
     max_depth: int = 64
+    # "all": structure errors of every resource submitted; "checked": only of the resources fhirplugin
+    # code-checks (Claim, ExplanationOfBenefit, ChargeItem, Procedure, ServiceRequest), not of the
+    # Coverage, Condition, Organization... entries around them, nor of the Bundle wrapper
+    structure_scope: Literal["all", "checked"] = "all"
     terminology: TerminologySettings = Field(default_factory=TerminologySettings)
     service: ServiceSettings = Field(default_factory=ServiceSettings)
 

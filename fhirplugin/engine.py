@@ -23,7 +23,26 @@ from fhirplugin.tx.store import Terminology
 
 log = logging.getLogger("fhirplugin.engine")
 
-TOP_LEVEL_TYPES = ("Claim", "Procedure", "ServiceRequest", "Bundle", "Parameters")
+# resource types whose CPT/HCPCS codes the rules check (alone, in a Bundle, or wrapped in Parameters)
+CHECKED_TYPES = ("Claim", "ExplanationOfBenefit", "ChargeItem", "Procedure", "ServiceRequest")
+TOP_LEVEL_TYPES = (*CHECKED_TYPES, "Bundle", "Parameters")
+# what a batch worker builds at start-up (Engine.prebuild): the checked types and their usual company
+PREBUILD_TYPES = (
+    *TOP_LEVEL_TYPES,
+    "Condition",
+    "Device",
+    "DiagnosticReport",
+    "ImagingStudy",
+    "DocumentReference",
+    "Coverage",
+    "Patient",
+    "Practitioner",
+    "PractitionerRole",
+    "Organization",
+    "Encounter",
+    "Location",
+    "ClaimResponse",
+)
 
 
 @dataclass(slots=True)
@@ -96,6 +115,10 @@ class Engine:
             if rule.runs
         ]
 
+    def prebuild(self, types: Iterable[str] = PREBUILD_TYPES, versions: Iterable[str] = ("R4", "R5")) -> None:
+        """See :func:`prebuild` (the caches are per process, shared by every Engine)."""
+        prebuild(types, versions)
+
     # ------------------------------------------------------------------ entry points
     def check_bytes(self, data: bytes, *, fhir_version: str = "auto", source: str = "-") -> list[Result]:
         raws = jsonload.split_inputs(
@@ -104,7 +127,9 @@ class Engine:
             max_depth=self.settings.max_depth,
             check_depth=False,  # proven or checked in check_object
         )
-        return [self.check_raw(raw, fhir_version=fhir_version, source=source) for raw in raws]
+        results = [self.check_raw(raw, fhir_version=fhir_version, source=source) for raw in raws]
+        _once_per_file(results)
+        return results
 
     def check_lines(
         self, lines: Iterable[bytes], *, fhir_version: str = "auto", source: str = "-", start_line: int = 1
@@ -151,9 +176,36 @@ class Engine:
     ) -> Result:
         rtype = value.get("resourceType") if isinstance(value, dict) else None
         rid = value.get("id") if isinstance(value, dict) and isinstance(value.get("id"), str) else None
-        ver = version.normalize(fhir_version) or (version.detect(value) if isinstance(value, dict) else "R4")
+        ver = version.normalize(fhir_version)
+        notes: list[Finding] = []
+        if ver is None and isinstance(value, dict):
+            found = version.analyse(value)
+            ver = found.version
+            if found.conflict:
+                notes.append(
+                    _input_finding(
+                        "INP010",
+                        found.conflict,
+                        None,
+                        severity=Severity.INFORMATION,
+                        issue_type="informational",
+                        diagnostics=f"Elements that do not fit each version: {found.misfits}.",
+                    )
+                )
+        ver = ver or "R4"
         res = Result(source, index, line, rtype if isinstance(rtype, str) else None, rid, ver)
-        res.findings = self._check(value, ver, line)
+        if ver in version.UNSUPPORTED:
+            res.findings = [
+                _input_finding(
+                    "INP009",
+                    f"This is FHIR {version.label(ver)} content; fhirplugin checks FHIR R4, R4B and R5 only. "
+                    "Convert it to R4 or R5 (or give --fhir-version if the detection is wrong).",
+                    rtype if isinstance(rtype, str) else None,
+                    issue_type="not-supported",
+                )
+            ]
+            return res
+        res.findings = self._check(value, ver, line) + notes
         res.findings.sort(key=Finding.sort_key)
         return res
 
@@ -182,10 +234,12 @@ class Engine:
             return [
                 _input_finding(
                     "INP003",
-                    f"fhirplugin checks Claim, Procedure, ServiceRequest, a Bundle of them, or Parameters "
-                    f"wrapping one; a {rtype} was submitted.",
+                    f"A {rtype} carries no CPT/HCPCS codes fhirplugin checks, so no coding rule ran; fhirplugin "
+                    "checks Claim, ExplanationOfBenefit, ChargeItem, Procedure and ServiceRequest, alone, in a "
+                    "Bundle, or in Parameters.",
                     rtype,
-                    issue_type="not-supported",
+                    severity=Severity.INFORMATION,
+                    issue_type="informational",
                 )
             ]
         # Structure. The fast path proves the whole tree valid and within the depth limit in one walk;
@@ -199,6 +253,8 @@ class Engine:
             return [_input_finding(p.code, p.text, None, severity=sev, issue_type=itype)]
         else:
             findings = structure.validate_tree(value, ver, rtype, fast_first=False)
+            if findings and self.settings.structure_scope == "checked":
+                findings = _in_checked_resources(findings, value, rtype)
         entries = value.get("entry") if isinstance(value.get("entry"), list) else []
         if rtype == "Bundle" and not any(isinstance(e, dict) for e in entries):
             findings.append(
@@ -243,7 +299,8 @@ class Engine:
             findings.append(
                 _input_finding(
                     "INP008",
-                    f"The {rtype} holds no Claim, Procedure or ServiceRequest: no coding rule applied.",
+                    f"The {rtype} holds no Claim, ExplanationOfBenefit, ChargeItem, Procedure or ServiceRequest: "
+                    "no coding rule applied.",
                     rtype,
                     severity=Severity.INFORMATION,
                     issue_type="informational",
@@ -275,6 +332,65 @@ class Engine:
                     )
                 )
         return out
+
+
+def prebuild(types: Iterable[str] = PREBUILD_TYPES, versions: Iterable[str] = ("R4", "R5")) -> None:
+    """Build now what checking these resource types needs (fhir.resources models, fast-path tables,
+    version tables, the built-in profiles), so the first EOB or ChargeItem met mid-batch does not stall
+    a worker for seconds. Per process; a forked worker inherits what its parent built."""
+    from fhirplugin.profiles import ProfileRegistry
+
+    types = tuple(types)
+    ProfileRegistry.builtin()  # the profiles PRF001/PRF002 read (their models are built on load)
+    version.prebuild(types)
+    for ver in versions:
+        for rtype in types:
+            if structure.model_class(rtype, ver) is not None:
+                fast.prebuild(rtype, ver)
+
+
+def _checked_paths(value: dict, base: str, out: list[str]) -> list[str]:
+    """FHIRPaths of the resources fhirplugin code-checks in a top-level input."""
+    rtype = value.get("resourceType")
+    if rtype in CHECKED_TYPES:
+        out.append(base)
+    elif rtype == "Bundle":
+        for i, e in enumerate(value.get("entry") if isinstance(value.get("entry"), list) else []):
+            if isinstance(e, dict) and isinstance(e.get("resource"), dict):
+                _checked_paths(e["resource"], f"{base}.entry[{i}].resource", out)
+    elif rtype == "Parameters":
+        for i, p in enumerate(value.get("parameter") if isinstance(value.get("parameter"), list) else []):
+            if isinstance(p, dict) and isinstance(p.get("resource"), dict):
+                _checked_paths(p["resource"], f"{base}.parameter[{i}].resource", out)
+    return out
+
+
+def _in_checked_resources(findings: list[Finding], value: dict, base: str) -> list[Finding]:
+    """structure_scope = "checked": keep the structure findings located in a code-checked resource."""
+    roots = _checked_paths(value, base, [])
+
+    def inside(expr: str) -> bool:
+        return any(expr == r or expr.startswith((f"{r}.", f"{r}[")) for r in roots)
+
+    return [f for f in findings if f.expression and inside(f.expression[0])]
+
+
+# information findings said once per file (NDJSON of US Core resources: the same profiles every line)
+_ONCE_PER_FILE = frozenset({"PRF001"})
+
+
+def _once_per_file(results: list[Result]) -> None:
+    seen: set[tuple[str, str]] = set()
+    for res in results:
+        keep = []
+        for f in res.findings:
+            if f.rule_id in _ONCE_PER_FILE and f.severity is Severity.INFORMATION:
+                key = (f.rule_id, f.text)
+                if key in seen:
+                    continue
+                seen.add(key)
+            keep.append(f)
+        res.findings = keep
 
 
 def _dedupe(findings: list[Finding]) -> list[Finding]:

@@ -32,6 +32,10 @@ Shorthand (YAML cases use the same keys)::
       - {code: "49406", units: 2, collections: 1}   # quantityQuantity; collection-count extension
 
     Any claim, procedure or order may say ``profile: <url>`` (or a list): it becomes ``meta.profile``.
+
+    ``claim_as: ExplanationOfBenefit`` turns the claim into an EOB (same items, adjudicated);
+    ``claim_as: ChargeItem`` into one ChargeItem per line (code, quantity, bodysite, occurrence, performer,
+    reasons from the line's diagnoses, ``service`` referencing the line's Procedure).
 """
 
 from __future__ import annotations
@@ -47,7 +51,10 @@ from fhirplugin.fhir.extract import (
     EXT_COLLECTIONS,
     EXT_GUIDANCE,
     EXT_METHOD,
+    EXT_MODIFIER,
 )
+
+CPT_MODIFIER_EXT = EXT_MODIFIER
 
 DEFAULT_DATE = "2026-03-02"
 PATIENT = "Patient/p1"
@@ -255,6 +262,68 @@ def service_request(spec: dict, version: str = "R4", *, sid: str) -> dict:
     return res
 
 
+def as_eob(claim_res: dict, version: str = "R4") -> dict:
+    """The same claim as an ExplanationOfBenefit (adjudicated: outcome, insurer, item adjudication)."""
+    eob = copy.deepcopy(claim_res)
+    eob["resourceType"] = "ExplanationOfBenefit"
+    eob["id"] = f"eob-{claim_res.get('id', 'c1')}"
+    eob["insurer"] = {"reference": "Organization/payer1"}
+    eob["outcome"] = "complete"
+    eob["insurance"] = [{"focal": True, "coverage": {"reference": "Coverage/cov1"}}]
+    for item in eob.get("item", []):
+        item["adjudication"] = [
+            {"category": _cc("http://terminology.hl7.org/CodeSystem/adjudication", "submitted")}
+        ]
+    return eob
+
+
+def as_charge_items(claim_res: dict, version: str = "R4") -> list[dict]:
+    """One ChargeItem per claim line, carrying what the line carries."""
+    dx_by_seq = {d["sequence"]: d for d in claim_res.get("diagnosis", [])}
+    procs = [p["procedureReference"]["reference"] for p in claim_res.get("procedure", [])]
+    out = []
+    for i, item in enumerate(claim_res.get("item", [])):
+        ci: dict[str, Any] = {
+            "resourceType": "ChargeItem",
+            "id": f"ci{i + 1}",
+            "status": "billable",
+            "code": copy.deepcopy(item["productOrService"]),
+            "subject": copy.deepcopy(claim_res["patient"]),
+        }
+        if "servicedDate" in item:
+            ci["occurrenceDateTime"] = item["servicedDate"]
+        ci["performer"] = [{"actor": copy.deepcopy(claim_res["provider"])}]
+        if "quantity" in item:
+            ci["quantity"] = copy.deepcopy(item["quantity"])
+        if "bodySite" in item:
+            site = item["bodySite"]
+            if version == "R5":
+                ci["bodysite"] = [cr["concept"] for bs in site for cr in bs.get("site", [])]
+            else:
+                ci["bodysite"] = [site, *item.get("subSite", [])]
+        reasons = [
+            dx_by_seq[s]["diagnosisCodeableConcept"]
+            for s in item.get("diagnosisSequence", [])
+            if s in dx_by_seq and "diagnosisCodeableConcept" in dx_by_seq[s]
+        ]
+        if reasons:
+            ci["reason"] = copy.deepcopy(reasons)
+        services = [procs[s - 1] for s in item.get("procedureSequence", []) if 0 < s <= len(procs)]
+        if services:
+            ci["service"] = (
+                [{"reference": {"reference": r}} for r in services]
+                if version == "R5"
+                else [{"reference": r} for r in services]
+            )
+        exts = list(item.get("extension", []))
+        for m in item.get("modifier", []):
+            exts.append({"url": CPT_MODIFIER_EXT, "valueCodeableConcept": copy.deepcopy(m)})
+        if exts:
+            ci["extension"] = exts
+        out.append(ci)
+    return out
+
+
 def build(spec: dict, version: str = "R4") -> dict:
     """A Claim alone, or a Bundle (collection) when procedures/orders/bundle: true are given."""
     spec = copy.deepcopy(spec)
@@ -262,16 +331,30 @@ def build(spec: dict, version: str = "R4") -> dict:
     orders = spec.get("orders") or []
     claims = spec.get("claims") or []
     subject = spec.get("subject")
-    if not procs and not orders and not claims and not subject and not spec.get("bundle") and "claim" in spec:
-        return claim(spec["claim"], version)
+    claim_as = spec.get("claim_as", "Claim")
+    if (
+        not procs
+        and not orders
+        and not claims
+        and not subject
+        and not spec.get("bundle")
+        and "claim" in spec
+        and claim_as != "ChargeItem"
+    ):
+        res = claim(spec["claim"], version)
+        return as_eob(res, version) if claim_as == "ExplanationOfBenefit" else res
     entries: list[dict] = []
     extra: list[dict] = []
     proc_ids = [f"proc{i + 1}" for i in range(len(procs))]
     if "claim" in spec:
         link = spec["claim"].get("link_procedures", True)
-        entries.append(
-            claim(spec["claim"], version, proc_refs=[f"Procedure/{p}" for p in proc_ids] if link else None)
-        )
+        res = claim(spec["claim"], version, proc_refs=[f"Procedure/{p}" for p in proc_ids] if link else None)
+        if claim_as == "ExplanationOfBenefit":
+            entries.append(as_eob(res, version))
+        elif claim_as == "ChargeItem":
+            entries.extend(as_charge_items(res, version))
+        else:
+            entries.append(res)
     for i, c in enumerate(claims):
         entries.append(claim({"id": f"c{i + 1}", **c}, version))
     for pid, p in zip(proc_ids, procs, strict=True):

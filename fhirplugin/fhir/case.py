@@ -15,11 +15,15 @@ from typing import TypeVar
 
 T = TypeVar("T")
 
-CPT = "http://www.ama-assn.org/go/cpt"
-HCPCS = "https://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets"
-ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
-SNOMED = "http://snomed.info/sct"
-DICOM = "http://dicom.nema.org/resources/ontology/DCM"
+from fhirplugin.systems import (  # noqa: F401 - re-exported: rules import the URIs from here
+    CPT,
+    DICOM,
+    HCPCS,
+    ICD10CM,
+    ICD10CM_ALIASES,
+    PROCEDURE_SYSTEMS,
+    SNOMED,
+)
 
 
 @dataclass(slots=True, unsafe_hash=True)
@@ -35,7 +39,8 @@ class Coded:
 
     @property
     def is_cpt(self) -> bool:
-        return self.system == CPT
+        """A CPT/HCPCS code, under any of their URIs (:mod:`fhirplugin.systems`)."""
+        return self.system in PROCEDURE_SYSTEMS
 
 
 @dataclass(slots=True)
@@ -47,7 +52,7 @@ class Diagnosis:
     sequence: int | None = None
 
     def icd10(self) -> list[Coded]:
-        return [c for c in self.codes if c.system == ICD10CM]
+        return [c for c in self.codes if c.system in ICD10CM_ALIASES]
 
 
 @dataclass(slots=True)
@@ -126,13 +131,17 @@ class ServiceLine:
     provider: str | None = None
     sequence: int | None = None
     resource_path: str = ""  # FHIRPath of the owning resource
-    resource_type: str = "Claim"  # Claim | Procedure | ServiceRequest
-    # the CPT or HCPCS code of ``code`` (None when it is neither); set once, so keep ``code`` as built
+    # the line's role: "Claim" for a billed line (a Claim item, an ExplanationOfBenefit item, a ChargeItem),
+    # "Procedure" or "ServiceRequest" for documentation and orders; ``source_type`` is the real type
+    resource_type: str = "Claim"
+    source_type: str | None = None  # ExplanationOfBenefit | ChargeItem | ... (None: same as resource_type)
+    # the CPT/HCPCS code of ``code`` under any CPT/HCPCS system URI (None when it is not one); set
+    # once, so keep ``code`` as built
     cpt: str | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         c = self.code
-        self.cpt = c.code if c is not None and c.system in (CPT, HCPCS) else None
+        self.cpt = c.code if c is not None and c.system in PROCEDURE_SYSTEMS else None
 
     @property
     def modifier_codes(self) -> list[str]:
@@ -175,9 +184,9 @@ class Patient:
 
 @dataclass(slots=True)
 class Case:
-    """One claim, or one standalone Procedure or ServiceRequest, as the rules see it."""
+    """One claim (or EOB, or ChargeItem), or one standalone Procedure or ServiceRequest, as the rules see it."""
 
-    resource_type: str  # Claim | Procedure | ServiceRequest
+    resource_type: str  # Claim | ExplanationOfBenefit | ChargeItem | Procedure | ServiceRequest
     path: str  # FHIRPath of the resource within the input: "Claim" or "Bundle.entry[3].resource"
     lines: list[ServiceLine] = field(default_factory=list)
     diagnoses: list[Diagnosis] = field(default_factory=list)

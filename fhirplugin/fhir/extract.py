@@ -11,7 +11,6 @@ import datetime as dt
 from dataclasses import dataclass, field
 
 from fhirplugin.fhir.case import (
-    CPT,
     Attachment,
     Case,
     Coded,
@@ -26,17 +25,22 @@ from fhirplugin.fhir.case import (
     Submission,
 )
 from fhirplugin.findings import CANONICAL_BASE
+from fhirplugin.systems import PROCEDURE_SYSTEMS
 
 EXT_METHOD = "http://hl7.org/fhir/StructureDefinition/procedure-method"
 EXT_APPROACH = f"{CANONICAL_BASE}/StructureDefinition/procedure-approach"
 EXT_GUIDANCE = f"{CANONICAL_BASE}/StructureDefinition/imaging-guidance"
 EXT_COLLECTIONS = f"{CANONICAL_BASE}/StructureDefinition/collection-count"
 EXT_MODIFIER = f"{CANONICAL_BASE}/StructureDefinition/cpt-modifier"
+# Da Vinci PAS: the ServiceRequest (or other request) a Claim item asks authorization for
+PAS_REQUESTED_SERVICE_URL = (
+    "http://hl7.org/fhir/us/davinci-pas/StructureDefinition/extension-requestedService"
+)
 APPROACH_SYSTEM = (
     f"{CANONICAL_BASE}/CodeSystem/approach"  # percutaneous, transvaginal, transrectal, open, ...
 )
 DEVICE_ACTION_SYSTEM = f"{CANONICAL_BASE}/CodeSystem/device-action"  # implanted (left in place), removed
-CHECKED_TYPES = ("Claim", "Procedure", "ServiceRequest")
+CHECKED_TYPES = ("Claim", "ExplanationOfBenefit", "ChargeItem", "Procedure", "ServiceRequest")
 
 
 def _list(value) -> list:
@@ -92,8 +96,9 @@ def coding(c, path: str) -> list[Coded]:
 
 
 def primary(codes: list[Coded]) -> Coded | None:
+    """The first CPT/HCPCS coding (under any of their URIs), else the first coding."""
     for c in codes:
-        if c.system == CPT:
+        if c.system in PROCEDURE_SYSTEMS:
             return c
     return codes[0] if codes else None
 
@@ -667,13 +672,182 @@ def order_case(loc: Located, idx: Index) -> Case:
     )
 
 
+# ---------------------------------------------------------------- Da Vinci PAS
+def link_requested_services(claim: Located, case: Case, idx: Index, claimed_procs: set[str]) -> None:
+    """PAS Claim items name the request they ask authorization for in the ``requestedService``
+    extension: that ServiceRequest documents the line (site, reasons) like a linked Procedure. It is
+    taken over by the line (not checked again as an order) only when it carries the line's CPT code."""
+    items = _list(claim.resource.get("item"))
+    for i, line in enumerate(case.lines):
+        item = _dict(items[i]) if i < len(items) else {}
+        for ext in _list(item.get("extension")):
+            ext = _dict(ext)
+            if ext.get("url") != PAS_REQUESTED_SERVICE_URL:
+                continue
+            target = idx.resolve(ext.get("valueReference"), claim)
+            if target is None or target.resource.get("resourceType") not in ("ServiceRequest", "Procedure"):
+                continue
+            info = procedure_info(target, idx)
+            if any(p.path == info.path for p in line.procedures):
+                continue
+            line.procedures.append(info)
+            if line.cpt and any(c.code == line.cpt and c.is_cpt for c in info.codes):
+                claimed_procs.add(info.path)
+
+
+# ---------------------------------------------------------------- ExplanationOfBenefit
+def _care_team_providers(res: dict) -> dict[int, str]:
+    out = {}
+    for ct in _list(res.get("careTeam")):
+        ct = _dict(ct)
+        seq, ref = ct.get("sequence"), _ref_str(ct.get("provider"))
+        if isinstance(seq, int) and ref:
+            out[seq] = ref
+    return out
+
+
+def eob_case(eob: Located, idx: Index, claimed_procs: set[str]) -> Case:
+    """An ExplanationOfBenefit (R4/R5): its items read as Claim items (the element names are the same:
+    productOrService, modifier, quantity, serviced[x], bodySite, diagnosis/procedure sequences).
+    Adjudication is not read. An item without a billing ``provider`` on the EOB takes the provider of its
+    first ``careTeamSequence``."""
+    case = claim_case(eob, idx, claimed_procs)
+    case.resource_type = "ExplanationOfBenefit"
+    team = _care_team_providers(eob.resource) if "careTeam" in eob.resource else {}
+    items = _list(eob.resource.get("item"))
+    for i, line in enumerate(case.lines):
+        line.source_type = "ExplanationOfBenefit"
+        if line.provider is None and team and i < len(items):
+            seqs = [s for s in _list(_dict(items[i]).get("careTeamSequence")) if s in team]
+            if seqs:
+                line.provider = team[seqs[0]]
+    return case
+
+
+# ---------------------------------------------------------------- ChargeItem
+def _modifier_extension(url) -> bool:
+    """Modifier extensions as EHRs carry them on a ChargeItem: ours, or any extension whose name says
+    modifier (``…/chargeitem-modifier``, ``…/cpt-modifier``)."""
+    if not isinstance(url, str):
+        return False
+    return url == EXT_MODIFIER or "modifier" in url.rstrip("/").rsplit("/", 1)[-1].lower()
+
+
+def _charge_modifiers(res: dict, path: str) -> list[Coded]:
+    urls = [e.get("url") for e in _list(res.get("extension")) if isinstance(e, dict)]
+    wanted = tuple(u for u in urls if _modifier_extension(u))
+    return extension_codes(res, path, *wanted) if wanted else []
+
+
+def _charge_date(res: dict, base: str) -> tuple[dt.date | None, str | None]:
+    if (d := parse_date(res.get("occurrenceDateTime"))) is not None:
+        return d, f"{base}.occurrenceDateTime"
+    if (d := parse_date(_dict(res.get("occurrencePeriod")).get("start"))) is not None:
+        return d, f"{base}.occurrencePeriod.start"
+    events = _list(_dict(res.get("occurrenceTiming")).get("event"))
+    if events and (d := parse_date(events[0])) is not None:
+        return d, f"{base}.occurrenceTiming.event[0]"
+    return None, None
+
+
+def charge_item_case(loc: Located, idx: Index, claimed_procs: set[str]) -> Case:
+    """A ChargeItem (R4/R5): one billed line from ``code``, with quantity, bodysite, occurrence[x],
+    performer, reasons, modifier extensions, and the Procedures its ``service`` references (a Reference
+    in R4, a CodeableReference in R5)."""
+    res, base = loc.resource, loc.path
+    codes = codings(res.get("code"), f"{base}.code")
+    patient = _ref_str(res.get("subject"))
+    performers = _list(res.get("performer"))
+    provider = _ref_str(_dict(performers[0]).get("actor")) if performers else None
+    provider = provider or _ref_str(res.get("enterer"))
+    date, date_path = _charge_date(res, base)
+    units = Quantity(1, None)
+    qty = res.get("quantity")
+    if isinstance(qty, dict) and "value" in qty:
+        v = qty["value"]
+        units = Quantity(
+            float(v) if isinstance(v, int | float) and not isinstance(v, bool) else None,
+            f"{base}.quantity.value",
+        )
+    sites: list[Coded] = []
+    for k, cc in enumerate(_list(res.get("bodysite"))):
+        sites.extend(codings(cc, f"{base}.bodysite[{k}]"))
+    reasons = []
+    for k, cc in enumerate(_list(res.get("reason"))):
+        rpath = f"{base}.reason[{k}]"
+        cc = _dict(cc)
+        rcodes = codings(cc.get("concept"), f"{rpath}.concept") if "concept" in cc else codings(cc, rpath)
+        if rcodes:
+            reasons.append(Diagnosis(rcodes, rpath, k + 1))
+    linked: list[ProcedureInfo] = []
+    for ref in _list(res.get("service")):
+        ref = _dict(ref)
+        target = idx.resolve(ref.get("reference") if isinstance(ref.get("reference"), dict) else ref, loc)
+        if target is not None and target.resource.get("resourceType") in ("Procedure", "ServiceRequest"):
+            linked.append(procedure_info(target, idx))
+    line = ServiceLine(
+        path=base,
+        code=primary(codes),
+        codes=codes,
+        code_path=f"{base}.code",
+        modifiers=_charge_modifiers(res, base) if "extension" in res else [],
+        units=units,
+        date=date,
+        date_path=date_path,
+        body_sites=sites,
+        approaches=extension_codes(res, base, EXT_METHOD, EXT_APPROACH) if "extension" in res else [],
+        diagnosis_pointers=[DiagnosisPointer(d.sequence or 0, d.path, d) for d in reasons],
+        patient=patient,
+        provider=provider,
+        resource_path=base,
+        resource_type="Claim",
+        source_type="ChargeItem",
+    )
+    if not linked and line.cpt:
+        linked = [
+            procedure_info(p, idx)
+            for p in idx.of_type("Procedure")
+            if any(c.code == line.cpt and c.is_cpt for c in codings(p.resource.get("code"), f"{p.path}.code"))
+            and _ref_str(p.resource.get("subject")) in (None, patient)
+        ]
+    line.procedures = linked
+    for p in linked:
+        claimed_procs.add(p.path)
+    return Case(
+        "ChargeItem",
+        base,
+        lines=[line],
+        diagnoses=reasons,
+        procedures=linked,
+        patient=patient,
+        provider=provider,
+        resource_id=_str(res.get("id")),
+        submitted_procedure=any(p.resource_type == "Procedure" for p in linked),
+    )
+
+
+def _json_keys_of_items(res: dict) -> set[str]:
+    keys: set[str] = set()
+    for item in _list(res.get("item")):
+        if isinstance(item, dict):
+            keys |= item.keys()
+    return keys
+
+
 def read_submission(top: dict, base: str, version: str) -> Submission:
     """All cases in one top-level input (a resource, a Bundle, or Parameters wrapping one)."""
     idx = build_index(top, base)
     sub = Submission(fhir_version=version, resources=[RawResource(loc.path, loc.resource) for loc in idx.all])
     claimed: set[str] = set()
     for loc in idx.of_type("Claim"):
-        sub.cases.append(claim_case(loc, idx, claimed))
+        case = claim_case(loc, idx, claimed)
+        if "extension" in _json_keys_of_items(loc.resource):
+            link_requested_services(loc, case, idx, claimed)
+        sub.cases.append(case)
+    for loc in idx.of_type("ExplanationOfBenefit"):
+        sub.cases.append(eob_case(loc, idx, claimed))
+    for loc in idx.of_type("ChargeItem"):
+        sub.cases.append(charge_item_case(loc, idx, claimed))
     for loc in idx.all:
         rtype = loc.resource.get("resourceType")
         if rtype in ("Procedure", "ServiceRequest") and loc.path not in claimed:

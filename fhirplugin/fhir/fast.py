@@ -36,7 +36,7 @@ from fhirplugin.fhir.jsonload import DEFAULT_MAX_DEPTH
 # fhir_core / fhir.resources are imported only where tables are built from the models: a process
 # that finds its tables compiled (fhirplugin.fhir.compiled) never imports them on the fast path.
 
-__all__ = ["accepts", "element_validator", "explain", "primitive_checker", "table_for"]
+__all__ = ["accepts", "element_validator", "explain", "prebuild", "primitive_checker", "table_for"]
 
 # ------------------------------------------------------------------------------------------- kinds
 _PRIM = 0  # arg: checker(value) -> bool
@@ -599,6 +599,28 @@ def _resource_validator(rtype: object, version: str, levels: int) -> Callable[[o
             return None
         validate = _RESOURCE_VALIDATORS[(rtype, version, levels)] = _validator(t, levels)
     return validate
+
+
+def prebuild(rtype: str, version: str, max_tables: int = 2000) -> int:
+    """Build the tables of a resource type and of every element type reachable from it now (a batch
+    worker meeting the type mid-run would otherwise pay for them then). Returns the tables built."""
+    t = _resource_table(rtype, version)
+    if t is None:
+        return 0
+    seen: set[int] = set()
+    stack = [t]
+    while stack and len(seen) < max_tables:
+        table = stack.pop()
+        if id(table) in seen:
+            continue
+        seen.add(id(table))
+        for kind, _many, arg, _group in table.fields.values():
+            if kind == _CPLX and isinstance(arg, _Ref):
+                try:
+                    stack.append(arg.resolve())
+                except Exception:  # noqa: BLE001, S112 - a type the fast path cannot build: left to first use
+                    continue
+    return len(seen)
 
 
 def element_validator(cls) -> Callable[[object], bool]:

@@ -108,17 +108,101 @@ _DISPLAY = {
 }
 
 
+def _describe(value) -> str:
+    """A value as a person would name it: the string 'active', the number 2, an object, an array."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return f"the boolean {str(value).lower()}"
+    if isinstance(value, str):
+        shown = value if len(value) <= 40 else value[:37] + "..."
+        return f"the string {shown!r}" if value else "an empty string"
+    if isinstance(value, int | float):
+        return f"the number {value!r}"
+    if isinstance(value, dict):
+        return "an object" if value else "an empty object"
+    if isinstance(value, list):
+        return "an array" if value else "an empty array"
+    return "a value of another kind"
+
+
+def _a(word: str) -> str:
+    return f"an {word}" if word[:1].lower() in "aeiou" else f"a {word}"
+
+
+def _expected(rtype: str, version: str, loc: tuple) -> tuple[str, str, bool] | None:
+    """What the model expects at ``loc``: (FHIR type name, kind "primitive"|"object", many)."""
+    import typing
+
+    cls = model_class(rtype, version)
+    found = None
+    parts = [p for p in loc if p != "root"]
+    i = 0
+    while cls is not None and i < len(parts):
+        part = parts[i]
+        i += 1
+        if isinstance(part, int):
+            continue
+        field = next((f for n, f in cls.model_fields.items() if (f.alias or n) == part), None)
+        if field is None:
+            return None
+        tp = fast._strip_optional(field.annotation)
+        many = typing.get_origin(tp) is list
+        if many:
+            tp = fast._strip_optional(typing.get_args(tp)[0])
+            if i < len(parts) and isinstance(parts[i], int):
+                i += 1
+                many = False  # the error is about one item of the array
+        if typing.get_origin(tp) is typing.Annotated:
+            names = [getattr(m, "__visit_name__", None) for m in typing.get_args(tp)[1:]]
+            name = next((n for n in names if n), "value")
+            found, cls = (name, "primitive", many), None
+        elif tp is bool:
+            found, cls = ("boolean", "primitive", many), None
+        elif hasattr(tp, "get_model_klass"):
+            klass = tp.get_model_klass()
+            own_module = klass.__module__.rsplit(".", 1)[-1] == klass.__name__.lower()
+            name = klass.__name__ if own_module else "BackboneElement"
+            found, cls = (name, "object", many), klass
+        else:
+            return None
+    return found if i >= len(parts) else None
+
+
+_FORMAT_HINT = {
+    "date": "a date is YYYY, YYYY-MM or YYYY-MM-DD, a real calendar date",
+    "dateTime": "a dateTime is YYYY, YYYY-MM, YYYY-MM-DD, or a date and time with a time zone "
+    "(2026-03-02T10:15:00Z)",
+    "instant": "an instant is a date and time with seconds and a time zone (2026-03-02T10:15:00Z)",
+    "time": "a time is hh:mm:ss",
+    "code": "a code has no leading, trailing or double spaces",
+    "id": "an id is 1 to 64 letters, digits, '-' or '.'",
+    "positiveInt": "a positiveInt is a whole number of at least 1",
+    "unsignedInt": "an unsignedInt is a whole number of at least 0",
+    "integer": "an integer is a whole number",
+    "decimal": "a decimal is a JSON number",
+    "boolean": "a boolean is true or false",
+    "string": "a string is not empty",
+    "uri": "a uri is a non-empty string without spaces",
+    "url": "a url is a non-empty string without spaces",
+    "canonical": "a canonical is a non-empty URL",
+    "base64Binary": "a base64Binary is base64 text",
+    "oid": "an oid is urn:oid: and digits separated by dots",
+    "uuid": "a uuid is urn:uuid: and a UUID",
+}
+
+
 def _convert(err: dict, base: str, rtype: str, version: str) -> Finding:
+    """One pydantic error in plain words, located (never pydantic's wording or error types)."""
     loc = tuple(err.get("loc") or ())
     etype = err.get("type", "")
     path = loc_to_path(base, loc)
-    msg = str(err.get("msg", "")).removeprefix("Value error, ")
+    name = path.rsplit(".", 1)[-1]
     if etype in ("missing", "model_field_validation.missing"):
         return _finding(
             "STR002", "required", f"{path} is required in FHIR {version} {rtype} but is missing.", path
         )
     if etype == "extra_forbidden":
-        name = path.rsplit(".", 1)[-1]
         parent = path.rsplit(".", 1)[0]
         return _finding(
             "STR003",
@@ -128,16 +212,115 @@ def _convert(err: dict, base: str, rtype: str, version: str) -> Finding:
             path,
         )
     got = err.get("input")
-    shown = repr(got) if isinstance(got, str | int | float | bool) or got is None else type(got).__name__
-    if len(shown) > 60:
-        shown = shown[:57] + "..."
+    shown = _describe(got)
+    expected = _expected(rtype, version, loc) if isinstance(rtype, str) else None
+    if expected is None:
+        msg = str(err.get("msg", ""))
+        text = f"{path} has an invalid value ({shown})."
+        if "one field value is expected" in msg or "one_of_many" in etype:
+            text = f"{path} has more than one value for a choice element; keep only one of them."
+        elif etype.endswith("required") or "required" in msg.lower():
+            text = f"{path} is missing a value FHIR {version} requires there."
+    else:
+        tname, kind, many = expected
+        if many and not isinstance(got, list):
+            text = f"`{name}` must be an array of {tname}, not {shown}."
+        elif kind == "object" and not isinstance(got, dict):
+            text = f"`{name}` must be {_a(tname)} object, not {shown}."
+        elif kind == "primitive" and isinstance(got, dict | list):
+            text = f"`{name}` must be {_a(tname)} value, not {shown}."
+        else:
+            hint = _FORMAT_HINT.get(tname)
+            text = f"`{name}` has {shown}, which is not a valid FHIR {tname}" + (
+                f": {hint}." if hint else "."
+            )
+        text = f"{path}: {text}"
     return _finding(
         "STR001",
-        "value" if etype.endswith(("parsing", "_error", "value_error")) else "structure",
-        f"{path} has an invalid value ({shown}): {msg.rstrip('.')}.",
+        "value" if expected is None or expected[1] == "primitive" else "structure",
+        text,
         path,
-        diagnostics=f"pydantic error type {etype}",
+        diagnostics=f"FHIR {version} {rtype}"
+        + (f": {path} is {_a(expected[0])}{' array' if expected[2] else ''}." if expected else "."),
     )
+
+
+def strict_json(resource: dict, base: str, *, descend_resources: bool = True) -> list[Finding]:
+    """FHIR JSON rules fhir.resources does not enforce: no ``null`` (except to line up a primitive array
+    with its ``_`` array), no empty strings, no empty objects, no empty arrays. Bundle entries' and
+    Parameters' resources are left to their own check unless ``descend_resources``."""
+    out: list[Finding] = []
+    top_type = resource.get("resourceType")
+    stack: list[tuple[object, str, bool, bool]] = [(resource, base, False, True)]
+    while stack:
+        value, path, null_ok, top = stack.pop()
+        if value is None:
+            if not null_ok:
+                out.append(
+                    _finding(
+                        "STR001",
+                        "value",
+                        f"{path} is null; FHIR JSON has no null values: leave the element out.",
+                        path,
+                    )
+                )
+            continue
+        if isinstance(value, str):
+            if value == "":
+                out.append(
+                    _finding(
+                        "STR001",
+                        "value",
+                        f"{path} is an empty string; FHIR JSON does not allow empty strings: leave the element "
+                        "out or give it a value.",
+                        path,
+                    )
+                )
+            continue
+        if isinstance(value, dict):
+            if not value:
+                out.append(
+                    _finding(
+                        "STR001",
+                        "structure",
+                        f"{path} is an empty object; FHIR JSON does not allow empty objects: leave the element "
+                        "out.",
+                        path,
+                    )
+                )
+                continue
+            holder = value.get("resourceType") if not top else top_type
+            for key, v in value.items():
+                if (
+                    not descend_resources
+                    and key == "resource"
+                    and holder in (None, "Bundle", "Parameters")
+                    and isinstance(v, dict)
+                    and "resourceType" in v
+                ):
+                    continue  # checked as a resource of its own
+                child = f"{path}.{key}" if _ELEMENT.match(key) or key.startswith("_") else path
+                if isinstance(v, list):
+                    paired = (key[1:] if key.startswith("_") else f"_{key}") in value
+                    if not v:
+                        out.append(
+                            _finding(
+                                "STR001",
+                                "structure",
+                                f"{child} is an empty array; FHIR JSON does not allow empty arrays: leave the "
+                                "element out.",
+                                child,
+                            )
+                        )
+                        continue
+                    for k in range(len(v) - 1, -1, -1):
+                        stack.append((v[k], f"{child}[{k}]", paired, False))
+                else:
+                    stack.append((v, child, False, False))
+            continue
+        # numbers and booleans: nothing to add
+    out.reverse()
+    return out
 
 
 def _strip(resource: dict, locs: list[tuple]) -> dict:
@@ -161,7 +344,7 @@ def _strip(resource: dict, locs: list[tuple]) -> dict:
 MAX_PASSES = 4  # pydantic hides a missing element when the same object also has an unknown one
 
 
-def validate_resource(resource: dict, version: str, base: str) -> list[Finding]:
+def validate_resource(resource: dict, version: str, base: str, *, whole: dict | None = None) -> list[Finding]:
     """Check one resource (not descending into Bundle entries or Parameters resources).
 
     Unknown elements are reported, removed, and the resource validated again, so errors that pydantic
@@ -182,8 +365,9 @@ def validate_resource(resource: dict, version: str, base: str) -> list[Finding]:
                 base,
             )
         ]
-    seen: set[tuple[str, str]] = set()
-    out: list[Finding] = []
+    # strict JSON on the resource as submitted (``whole``: a Bundle or Parameters before its shell was cut)
+    out: list[Finding] = strict_json(whole if whole is not None else resource, base, descend_resources=False)
+    seen: set[tuple[str, str]] = {(f.expression[0], f.rule_id) for f in out}
     current = resource
     for _ in range(MAX_PASSES):
         try:
@@ -234,7 +418,7 @@ def validate_tree(resource: dict, version: str, base: str, *, fast_first: bool =
             {k: v for k, v in e.items() if k != "resource"} if isinstance(e, dict) else e
             for e in resource["entry"]
         ]
-        out = validate_resource(shell, version, base)
+        out = validate_resource(shell, version, base, whole=resource)
         for i, entry in enumerate(resource["entry"]):
             if isinstance(entry, dict) and isinstance(entry.get("resource"), dict):
                 out.extend(validate_tree(entry["resource"], version, f"{base}.entry[{i}].resource"))
@@ -245,7 +429,7 @@ def validate_tree(resource: dict, version: str, base: str, *, fast_first: bool =
             {k: v for k, v in p.items() if k != "resource"} if isinstance(p, dict) else p
             for p in resource["parameter"]
         ]
-        out = validate_resource(shell, version, base)
+        out = validate_resource(shell, version, base, whole=resource)
         for i, param in enumerate(resource["parameter"]):
             if isinstance(param, dict) and isinstance(param.get("resource"), dict):
                 out.extend(validate_tree(param["resource"], version, f"{base}.parameter[{i}].resource"))

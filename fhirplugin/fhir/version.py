@@ -1,45 +1,43 @@
-"""Which FHIR version a payload is: from meta.profile, then from elements only one version has."""
+"""Which FHIR version a payload is, from what it says and from what it holds.
+
+Evidence, strongest first:
+
+* ``meta.profile`` canonicals that name a version (``…/R5/…``, ``|4.0.1``, ``|4.3.0``, ``/STU3/``) of any
+  resource in the tree (a Bundle's entries, contained resources, Parameters resources);
+* the elements: every element of every resource in the tree (contained resources included) is looked up
+  in the fhir.resources models of STU3, R4/R4B and R5; an element one version does not define, or defines
+  with another shape (a list where the other has one value, an object where the other has a string),
+  counts against that version. The version that explains the most elements wins; nothing is listed by
+  hand, so the answer follows the installed models.
+
+R4 and R4B share one model set here (fhir.resources ships R4B; the two differ in no element fhirplugin
+reads), so element evidence says "R4"; R4B is reported when a profile or the content type says 4.3.
+STU3 (3.0) and DSTU2 (1.0) are recognised so the engine can refuse them plainly. When profile and
+elements disagree, or no version explains every element, :attr:`Detection.conflict` says so and the
+stronger evidence decides.
+"""
 
 from __future__ import annotations
 
-VERSIONS = ("R4", "R4B", "R5")
+import re
+import types
+import typing
+from dataclasses import dataclass, field
+from functools import cache
 
-# elements whose presence says R4/R4B or R5, per resource type
-_R5_ONLY = {
-    "Procedure": {
-        "occurrenceDateTime",
-        "occurrencePeriod",
-        "occurrenceString",
-        "occurrenceAge",
-        "occurrenceRange",
-        "occurrenceTiming",
-        "used",
-        "reason",
-        "recorded",
-        "reportedBoolean",
-        "reportedReference",
-        "supportingInfo",
-    },
-    "ServiceRequest": {"reason", "bodyStructure", "focus", "orderDetail", "patientInstruction"},
-    "Claim": {"traceNumber", "event", "diagnosisRelatedGroup", "patientPaid", "encounter"},
+VERSIONS = ("R4", "R4B", "R5")
+UNSUPPORTED = ("STU3", "DSTU2")
+_LABEL = {
+    "R4": "R4 (4.0)",
+    "R4B": "R4B (4.3)",
+    "R5": "R5 (5.0)",
+    "STU3": "STU3 (3.0)",
+    "DSTU2": "DSTU2 (1.0)",
 }
-_R4_ONLY = {
-    "Procedure": {
-        "performedDateTime",
-        "performedPeriod",
-        "performedString",
-        "performedAge",
-        "performedRange",
-        "usedReference",
-        "usedCode",
-        "reasonCode",
-        "reasonReference",
-        "asserter",
-    },
-    "ServiceRequest": {"reasonCode", "reasonReference", "patientInstruction"},
-}
-_R4_ONLY["ServiceRequest"].discard("patientInstruction")  # string in R4, list in R5: decided by type below
-_R5_ONLY["ServiceRequest"].discard("patientInstruction")
+
+
+def label(version: str) -> str:
+    return _LABEL.get(version, version)
 
 
 def normalize(version: str | None) -> str | None:
@@ -60,57 +58,343 @@ def normalize(version: str | None) -> str | None:
     raise ValueError(f"unknown FHIR version {version!r}; use auto, R4, R4B or R5 (or 4.0, 4.3, 5.0)")
 
 
-def _vote(resource: dict) -> str | None:
-    meta = resource.get("meta")
-    if isinstance(meta, dict) and isinstance(meta.get("profile"), list):
-        for profile in meta["profile"]:
-            if isinstance(profile, str):
-                if "/R5/" in profile or "|5.0" in profile or profile.endswith("-r5"):
-                    return "R5"
-                if "/R4/" in profile or "|4.0" in profile or profile.endswith("-r4"):
-                    return "R4"
-    rtype = resource.get("resourceType")
-    if not isinstance(rtype, str):
-        return None
-    keys = resource.keys()
-    if rtype in _R5_ONLY and keys & _R5_ONLY[rtype]:
-        return "R5"
-    if rtype in _R4_ONLY and keys & _R4_ONLY[rtype]:
-        return "R4"
-    if rtype == "ServiceRequest":
-        code = resource.get("code")
-        if isinstance(code, dict):
-            if "concept" in code or "reference" in code:
-                return "R5"
-            if "coding" in code or "text" in code:
-                return "R4"
-        if isinstance(resource.get("patientInstruction"), list):
-            return "R5"
-    if rtype == "Claim":
-        for item in resource.get("item") or []:
-            if isinstance(item, dict):
-                site = item.get("bodySite")
-                if isinstance(site, list):
-                    return "R5"
-                if isinstance(site, dict):
-                    return "R4"
+# ------------------------------------------------------------------------------ profile evidence
+_PROFILE_MARKS = (
+    (re.compile(r"/R4B/|\|4\.3(?:\.\d+)?$"), "R4B"),
+    (re.compile(r"/R4/|\|4\.0(?:\.\d+)?$|-r4$"), "R4"),
+    (re.compile(r"/R5/|\|5\.0(?:\.\d+)?$|-r5$"), "R5"),
+    (re.compile(r"/STU3/|\|3\.0(?:\.\d+)?$"), "STU3"),
+    (re.compile(r"/DSTU2/|\|1\.0\.2$"), "DSTU2"),
+)
+
+
+def _profile_version(url: str) -> str | None:
+    for rx, ver in _PROFILE_MARKS:
+        if rx.search(url):
+            return ver
     return None
 
 
+# ------------------------------------------------------------------------------ model tables
+# element alias -> (kind, many, child): kind "p" primitive, "c" complex (child: model class), "r" resource
+_Spec = tuple[str, bool, object]
+_MODEL_SETS = ("STU3", "R4", "R5")  # fhir.resources packages: STU3, R4B (used for R4 and R4B), R5
+
+
+@cache
+def _model(rtype: str, mset: str):
+    try:
+        if mset == "R5":
+            from fhir.resources import get_fhir_model_class
+        elif mset == "R4":
+            from fhir.resources.R4B import get_fhir_model_class
+        else:
+            from fhir.resources.STU3 import get_fhir_model_class
+        return get_fhir_model_class(rtype)
+    except (KeyError, ValueError, ImportError, AttributeError):
+        return None
+
+
+def _strip_optional(tp):
+    origin = typing.get_origin(tp)
+    if origin is typing.Union or origin is types.UnionType:
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if len(args) == 1:
+            return args[0]
+    return tp
+
+
+def _spec(annotation) -> _Spec:
+    from fhir_core import types as ft
+
+    tp = _strip_optional(annotation)
+    many = False
+    if typing.get_origin(tp) is list:
+        many = True
+        args = typing.get_args(tp)
+        tp = _strip_optional(args[0]) if len(args) == 1 else tp
+    if isinstance(tp, type) and issubclass(tp, ft.FhirBase):
+        if issubclass(tp, ft.FhirElementOrResourceBase):
+            return ("r" if tp._model_klass.endswith(".Resource") else "?"), many, None
+        return "c", many, tp
+    return "p", many, None
+
+
+@cache
+def _table(cls) -> dict[str, _Spec]:
+    out: dict[str, _Spec] = {}
+    for name, f in cls.model_fields.items():
+        if name == "fhir_comments" or name.endswith("__ext"):
+            continue
+        out[f.alias or name] = _spec(f.annotation)
+    return out
+
+
+def _child(spec: _Spec):
+    child = spec[2]
+    return child.get_model_klass() if child is not None else None  # type: ignore[attr-defined]
+
+
+def _fits(spec: _Spec, value) -> bool:
+    kind, many, _ = spec
+    if many:
+        if type(value) is not list:
+            return False
+        value = next((v for v in value if v is not None), None)
+        if value is None:
+            return True
+    elif type(value) is list:
+        return False
+    if kind == "p":
+        return type(value) is not dict
+    if kind in ("c", "r"):
+        return type(value) is dict
+    return True
+
+
+@cache
+def _same(classes: tuple) -> bool:
+    """True when the model classes (one per model set) accept exactly the same element names with the
+    same shapes, all the way down: such a subtree holds no version evidence."""
+    if any(c is None for c in classes):
+        return False
+    if all(c.__name__ == "Extension" for c in classes):
+        return True  # R5 added value[x] types; an extension's value is not version evidence worth a walk
+    tables = [_table(c) for c in classes]
+    first = tables[0]
+    if any(t.keys() != first.keys() for t in tables[1:]):
+        return False
+    _same_pending.add(classes)
+    try:
+        for alias, spec in first.items():
+            specs = [t[alias] for t in tables]
+            if any(s[:2] != spec[:2] for s in specs[1:]) or spec[0] == "r":
+                return False  # a different shape, or resources inside (they hold evidence)
+            if spec[0] == "c":
+                kids = tuple(_child(s) for s in specs)
+                if kids != classes and kids not in _same_pending and not _same(kids):
+                    return False
+    finally:
+        _same_pending.discard(classes)
+    return True
+
+
+_same_pending: set[tuple] = set()
+_SKIP = object()  # an element both versions define alike, all the way down: no evidence in it
+_RESOURCE = object()  # an element holding resources (contained, entry.resource): walk each
+
+
+@cache
+def _plan(c4, c5) -> dict[str, object]:
+    """For an R4 and an R5 model class: element name -> _SKIP, _RESOURCE or the two specs to compare."""
+    t4, t5 = _table(c4), _table(c5)
+    plan: dict[str, object] = {}
+    for key in t4.keys() | t5.keys():
+        s4, s5 = t4.get(key), t5.get(key)
+        if s4 is not None and s5 is not None and s4[:2] == s5[:2]:
+            if s4[0] == "r":
+                plan[key] = _RESOURCE
+                continue
+            if s4[0] != "c" or _same((_child(s4), _child(s5))):
+                plan[key] = _SKIP
+                continue
+        plan[key] = (s4, s5)
+    return plan
+
+
+@cache
+def _interesting(c4, c5) -> frozenset[str]:
+    """The element names of a plan that may hold evidence (intersected with an object's keys in C)."""
+    return frozenset(k for k, p in _plan(c4, c5).items() if p is not _SKIP)
+
+
+@cache
+def _stu3_keys(rtype: str) -> tuple[frozenset[str], frozenset[str]]:
+    """(elements only STU3 defines, elements R4/R5 define that STU3 does not) of a resource type."""
+    c3, c4, c5 = (_model(rtype, m) for m in _MODEL_SETS)
+    t3 = set(_table(c3)) if c3 is not None else set()
+    later = (set(_table(c4)) if c4 is not None else set()) | (set(_table(c5)) if c5 is not None else set())
+    return frozenset(t3 - later), frozenset(later - t3) if c3 is not None else frozenset()
+
+
+@cache
+def _later_keys(rtype: str) -> frozenset[str] | None:
+    """Element names R4 or R5 define on a resource type (with resourceType); None when neither has it."""
+    c4, c5 = _model(rtype, "R4"), _model(rtype, "R5")
+    if c4 is None and c5 is None:
+        return None
+    keys = {"resourceType"}
+    for c in (c4, c5):
+        if c is not None:
+            keys |= _table(c).keys()
+    return frozenset(keys)
+
+
+def _stu3_misfits(w: _Walk) -> int:
+    """Elements of the walked resources that STU3 does not define (computed only when STU3 is in play)."""
+    n = 0
+    for rtype, res in w.resources:
+        if _model(rtype, "STU3") is None:
+            n += 5
+            continue
+        _only3, not3 = _stu3_keys(rtype)
+        n += sum(1 for k in res if k in not3)
+    return n
+
+
+@dataclass(slots=True)
+class Detection:
+    version: str  # R4 | R4B | R5 | STU3 | DSTU2
+    conflict: str | None = None  # plain words, when the evidence disagrees
+    evidence: str = "default"  # "profile" | "elements" | "default"
+    misfits: dict[str, int] = field(default_factory=dict)
+
+
+class _Walk:
+    """One walk over the tree, counting the elements each version cannot hold (its misfits)."""
+
+    __slots__ = ("m3", "m4", "m5", "profiles", "resources", "stu3_only")
+
+    def __init__(self) -> None:
+        self.m3 = self.m4 = self.m5 = 0
+        self.resources: list[tuple[str, dict]] = []  # (type, resource) of every resource in the tree
+        self.stu3_only = 0  # elements or types only STU3 has: STU3 is chosen only on such evidence
+        self.profiles: list[tuple[str, str]] = []  # (url, version)
+
+    def resource(self, res: dict, depth: int) -> None:
+        rtype = res.get("resourceType")
+        if type(rtype) is not str or depth > 40:
+            return
+        meta = res.get("meta")
+        if type(meta) is dict and type(meta.get("profile")) is list:
+            for url in meta["profile"]:
+                if type(url) is str and (ver := _profile_version(url)):
+                    self.profiles.append((url, ver))
+        c4, c5 = _model(rtype, "R4"), _model(rtype, "R5")
+        self.resources.append((rtype, res))
+        # STU3 models are looked at only when R4 and R5 cannot explain the resource (an element or a
+        # type neither defines): valid R4/R5 data never pays for importing them
+        later = _later_keys(rtype)
+        if later is None or any(k not in later and k[:1] != "_" for k in res):
+            only3, _not3 = _stu3_keys(rtype)
+            self.stu3_only += sum(1 for key in res if key in only3)
+            if c4 is None and c5 is None and _model(rtype, "STU3") is not None:
+                self.stu3_only += 1
+        if c4 is None or c5 is None:
+            if c4 is None:
+                self.m4 += 5
+            if c5 is None:
+                self.m5 += 5
+            return
+        # (a required element left out is not counted: it is the sender's error in the version it
+        # meant, and counting it would turn a broken R4 Claim into a valid-looking R5 one)
+        self.node(res, c4, c5, depth)
+
+    def node(self, d: dict, c4, c5, depth: int) -> None:
+        if depth > 40:
+            return
+        keys = d.keys() & _interesting(c4, c5)  # not "_x", resourceType, unknown names, or no evidence
+        if not keys:
+            return
+        plan = _plan(c4, c5)
+        for key in keys:
+            value = d[key]
+            if value is None:
+                continue
+            p = plan[key]
+            if p is _RESOURCE:
+                for v in value if type(value) is list else (value,):
+                    if type(v) is dict:
+                        self.resource(v, depth + 1)
+                continue
+            s4, s5 = p  # type: ignore[misc]
+            f4 = s4 is not None and _fits(s4, value)
+            f5 = s5 is not None and _fits(s5, value)
+            # only what one version holds and the other cannot is evidence (a value neither version
+            # accepts is a structure error, reported as such)
+            if f5 and not f4:
+                self.m4 += 1
+            elif f4 and not f5:
+                self.m5 += 1
+            if f4 and f5 and s4[0] == "c" and s5[0] == "c":
+                k4, k5 = _child(s4), _child(s5)
+                for v in value if type(value) is list else (value,):
+                    if type(v) is dict:
+                        self.node(v, k4, k5, depth + 1)
+            elif f4 and f5 and s4[0] == "r":
+                for v in value if type(value) is list else (value,):
+                    if type(v) is dict:
+                        self.resource(v, depth + 1)
+
+
+_ORDER = {"R4": 0, "R5": 1, "STU3": 2}
+
+
+def analyse(resource: dict) -> Detection:
+    """The version of a resource and everything it holds (see the module docstring)."""
+    w = _Walk()
+    w.resource(resource, 0)
+    # STU3-only elements count against R4 and R5 alike: they decide only between STU3 and the others
+    misfit = {"STU3": _stu3_misfits(w) if w.stu3_only else 0, "R4": w.m4, "R5": w.m5}
+    if w.stu3_only:
+        misfit = {"STU3": misfit["STU3"], "R4": w.m4 + w.stu3_only, "R5": w.m5 + w.stu3_only}
+    candidates = _MODEL_SETS if w.stu3_only else ("R4", "R5")
+    best = min(candidates, key=lambda m: (misfit[m], _ORDER[m]))
+    # no evidence when R4 and R5 fit the elements alike (and STU3 does not win)
+    by_elements = best if best == "STU3" or misfit["R4"] != misfit["R5"] else None
+    profile_versions = {v for _, v in w.profiles}
+    if profile_versions:
+        # the most frequent named version; R4B wins over R4 (a 4.3 profile is more specific)
+        counts = {v: sum(1 for _, pv in w.profiles if pv == v) for v in profile_versions}
+        named = max(counts, key=lambda v: (counts[v], v == "R4B"))
+        family = "R4" if named == "R4B" else named
+        conflict = None
+        if len(profile_versions - {"R4", "R4B"} if family == "R4" else profile_versions - {named}) > 0:
+            conflict = (
+                f"The profiles name different FHIR versions ({', '.join(sorted(profile_versions))}); "
+                f"checked as {label(named)}, the version most of them name."
+            )
+        elif family in misfit and misfit[family] > 0 and by_elements and misfit[by_elements] < misfit[family]:
+            conflict = (
+                f"meta.profile names FHIR {label(named)}, but {misfit[family]} element(s) do not fit that "
+                f"version and {label(by_elements)} fits better; checked as {label(named)}, as the profile says."
+            )
+        return Detection(named, conflict, "profile", misfit)
+    conflict = None
+    if best != "STU3" and w.m4 > 0 and w.m5 > 0:
+        other = "R5" if best == "R4" else "R4"
+        why = "which fits more of them" if misfit[best] < misfit[other] else "the default when they tie"
+        conflict = (
+            f"The elements fit no single FHIR version: {misfit[best]} only R5 allows and {misfit[other]} "
+            f"only R4 allows; checked as {label(best)}, {why}."
+            if best == "R4"
+            else f"The elements fit no single FHIR version: {misfit[best]} only R4 allows and "
+            f"{misfit[other]} only R5 allows; checked as {label(best)}, {why}."
+        )
+    if by_elements is None:
+        return Detection("R4", conflict, "default", misfit)
+    return Detection(best, conflict, "elements", misfit)
+
+
 def detect(resource: dict) -> str:
-    """Guess the version of a resource (and the resources a Bundle or Parameters holds); default R4."""
-    stack = [resource]
-    while stack:
-        res = stack.pop()
-        vote = _vote(res)
-        if vote:
-            return vote
-        entries = res.get("entry") if res.get("resourceType") == "Bundle" else None
-        for entry in entries if isinstance(entries, list) else []:
-            if isinstance(entry, dict) and isinstance(entry.get("resource"), dict):
-                stack.append(entry["resource"])
-        params = res.get("parameter") if res.get("resourceType") == "Parameters" else None
-        for param in params if isinstance(params, list) else []:
-            if isinstance(param, dict) and isinstance(param.get("resource"), dict):
-                stack.append(param["resource"])
-    return "R4"
+    """The version of a resource (and the resources a Bundle or Parameters holds); default R4."""
+    return analyse(resource).version
+
+
+def prebuild(resource_types: typing.Iterable[str]) -> None:
+    """Build the model tables for these resource types now (so a batch worker does not pay for them
+    when the type first appears mid-run)."""
+    for rtype in resource_types:
+        c4, c5 = _model(rtype, "R4"), _model(rtype, "R5")
+        _later_keys(rtype)
+        if c4 is not None and c5 is not None:
+            _plans_below(c4, c5, set())
+
+
+def _plans_below(c4, c5, done: set) -> None:
+    if (c4, c5) in done:
+        return
+    done.add((c4, c5))
+    for p in _plan(c4, c5).values():
+        if type(p) is tuple and p[0] is not None and p[1] is not None and p[0][0] == p[1][0] == "c":
+            _plans_below(_child(p[0]), _child(p[1]), done)

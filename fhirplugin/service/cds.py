@@ -17,7 +17,6 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from fhirplugin.fhir.case import CPT
 from fhirplugin.findings import Finding
 from fhirplugin.outcome import issue as oo_issue
 from fhirplugin.service import cards, logsafe
@@ -31,6 +30,7 @@ from fhirplugin.service.hooks import (
     NO_PROBLEMS_CARD,
     Service,
 )
+from fhirplugin.systems import PROCEDURE_SYSTEMS
 
 if TYPE_CHECKING:
     from fhirplugin.config import ServiceSettings
@@ -145,7 +145,7 @@ def is_cpt_order(resource: dict) -> bool:
     if isinstance(code, dict) and isinstance(code.get("concept"), dict):  # R5 CodeableReference
         code = code["concept"]
     codings = code.get("coding") if isinstance(code, dict) else None
-    return any(isinstance(c, dict) and c.get("system") == CPT for c in codings or [])
+    return any(isinstance(c, dict) and c.get("system") in PROCEDURE_SYSTEMS for c in codings or [])
 
 
 def _ref_key(resource: dict) -> str | None:
@@ -426,12 +426,25 @@ def _encounter_slots(req: Request, g: Gathered, fetcher: _Fetcher, missing: list
 def _same_code_procedures(slots: list[Slot], pre: dict[str, dict]) -> list[dict]:
     codes: set[str] = set()
     for s in slots:
-        if s.resource.get("resourceType") == "Claim":
-            for item in s.resource.get("item") or []:
-                pos = item.get("productOrService") if isinstance(item, dict) else None
-                for c in (pos or {}).get("coding") or []:
-                    if isinstance(c, dict) and c.get("system") == CPT and isinstance(c.get("code"), str):
-                        codes.add(c["code"])
+        rtype = s.resource.get("resourceType")
+        if rtype in ("Claim", "ExplanationOfBenefit"):
+            ccs = [
+                item.get("productOrService")
+                for item in s.resource.get("item") or []
+                if isinstance(item, dict)
+            ]
+        elif rtype == "ChargeItem":  # charge capture in EHRs is ChargeItem-shaped
+            ccs = [s.resource.get("code")]
+        else:
+            continue
+        for cc in ccs:
+            for c in (cc if isinstance(cc, dict) else {}).get("coding") or []:
+                if (
+                    isinstance(c, dict)
+                    and c.get("system") in PROCEDURE_SYSTEMS
+                    and isinstance(c.get("code"), str)
+                ):
+                    codes.add(c["code"])
     out = []
     for r in pre.values():
         if r.get("resourceType") != "Procedure":

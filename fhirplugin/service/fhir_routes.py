@@ -18,7 +18,7 @@ from fhirplugin.fhir import jsonload, version
 from fhirplugin.resources import data_dir
 from fhirplugin.service.errors import FHIR_JSON, ServiceError
 
-VALIDATE_TYPES = ("Claim", "Procedure", "ServiceRequest", "Bundle")
+VALIDATE_TYPES = ("Claim", "ExplanationOfBenefit", "ChargeItem", "Procedure", "ServiceRequest", "Bundle")
 _MIME_VERSION = {"R4": "4.0", "R4B": "4.3", "R5": "5.0"}
 _FULL_VERSION = {"R4": "4.0.1", "R4B": "4.3.0", "R5": "5.0.0"}
 _PARAM = re.compile(r"fhirVersion\s*=\s*\"?([0-9.]+)\"?", re.IGNORECASE)

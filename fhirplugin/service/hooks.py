@@ -145,8 +145,8 @@ SERVICES: dict[str, Service] = {
             hook=CHARGE_ENTRY_HOOK,
             title="CPT coding check at charge entry",
             description=(
-                "Checks draft Claims (with the Procedures, orders, Conditions and reports they reference) "
-                "against CPT coding rules, NCCI procedure-to-procedure edits and MUE limits."
+                "Checks draft Claims or ChargeItems (with the Procedures, orders, Conditions and reports they "
+                "reference) against CPT coding rules, NCCI procedure-to-procedure edits and MUE limits."
             ),
             context_key="draftClaims",
             prefetch=_CHARGE_PREFETCH,

@@ -34,6 +34,7 @@ from typing import Any
 
 from fhirplugin.fhir.case import CPT, HCPCS, ICD10CM
 from fhirplugin.resources import data_dir
+from fhirplugin.systems import canonical
 from fhirplugin.tx import icd
 from fhirplugin.tx.cpt import looks_like_cpt, looks_like_hcpcs
 
@@ -340,7 +341,7 @@ class ValueSets:
         url = self._reg.lookup(vs)
         if not isinstance(code, str) or not code.strip():
             return False
-        return self._contains(url, system, code)
+        return self._contains(url, canonical(system), code)
 
     def expand(self, vs: str) -> list[tuple[str, str]]:
         """The ``(system, code)`` pairs of a ValueSet made only of concept lists (and ValueSets of them).
@@ -403,7 +404,7 @@ class ValueSets:
         return [_Clause(system=s, concepts=frozenset(c)) for s, c in by_system.items()]
 
     def _clause(self, path: Path, where: str, inc: dict[str, Any]) -> _Clause:
-        system = inc.get("system")
+        system = canonical(inc.get("system"))
         refs = list(inc.get("valueSet", []))
         if system is None and not refs:
             raise TerminologyDataError(f"{path}: ValueSet.{where} needs a system or a valueSet")

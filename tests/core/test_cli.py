@@ -235,3 +235,21 @@ def test_odd_shapes_are_findings_not_crashes(doc):
     result = Engine().check_object(doc)
     assert result.worst is not None and result.worst.rank >= 2  # error or fatal
     assert not any(f.issue_type == "exception" for f in result.findings)
+
+
+def test_quiet_shows_only_issues_at_or_above_fail_on(files, tmp_path):
+    warn = tmp_path / "w.json"
+    warn.write_bytes(orjson.dumps(build({"claim": {"lines": [{"code": "49407", "system": None}]}})))
+    loud = run("validate", str(warn), str(files["broken"]), str(files["clean"])).stdout.decode()
+    assert "GEN002" in loud and "no problems found" in loud
+    proc = run("validate", "--quiet", str(warn), str(files["broken"]), str(files["clean"]))
+    assert proc.returncode == 1
+    out = proc.stdout.decode()
+    assert "GEN005" in out and "GEN003" in out  # the errors
+    assert "GEN002" not in out and "no problems found" not in out and str(files["clean"]) not in out
+    proc = run(
+        "validate", "-q", "--fail-on", "warning", "--format", "outcome", str(warn), str(files["clean"])
+    )
+    first, second = (json.loads(x) for x in proc.stdout.decode().splitlines())
+    assert [i["details"]["coding"][0]["code"] for i in first["issue"]] == ["GEN002"]
+    assert second["issue"][0]["severity"] == "information"  # no issue left: "no problems found"

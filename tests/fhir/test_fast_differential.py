@@ -134,6 +134,7 @@ specs = st.fixed_dictionaries(
         "procedures": st.lists(procedures, max_size=2),
         "orders": st.lists(orders, max_size=2),
         "bundle": st.booleans(),
+        "claim_as": st.sampled_from(["Claim", "ExplanationOfBenefit", "ChargeItem"]),
     },
 )
 
@@ -385,3 +386,41 @@ def test_primitive_fast_accept_implies_pydantic_accepts(which, value) -> None:
             cls.model_validate(doc)
         except ValidationError as exc:  # pragma: no cover - the failure message is the point
             pytest.fail(f"fast path accepted {name}={value!r}; fhir.resources says {exc.errors()[0]['msg']}")
+
+
+# ------------------------------------------------------------------ strict FHIR JSON (null, "", {}, [])
+STRICT_BAD = [None, "", {}, []]
+
+
+@settings(HYPO, max_examples=150)
+@given(case=built(), data=st.data())
+def test_null_and_empty_values_are_located_structure_errors_on_both_paths(case, data) -> None:
+    """``null`` (outside a primitive array's ``_`` twin), empty strings, objects and arrays are not FHIR
+    JSON: the reference path reports each at its place, the fast path declines, the engine agrees."""
+    version, doc = case
+    candidates = [p for p in paths(doc) if p[-1] != "resourceType"]
+    path = data.draw(st.sampled_from(candidates))
+    bad = copy.deepcopy(data.draw(st.sampled_from(STRICT_BAD)))
+    parent, key = _node(doc, path[:-1]), path[-1]
+    parent[key] = bad
+    assert not fast.accepts(doc, version)
+    where = structure.loc_to_path(doc["resourceType"], path)
+    found = reference_findings(doc, version)
+    assert any(f.rule_id == "STR001" and f.expression == [where] for f in found), (where, found)
+    on, off = check_both(doc, version)
+    assert on == off
+
+
+def test_null_allowed_only_to_line_up_a_primitive_array_with_its_extensions() -> None:
+    patient = {
+        "resourceType": "Patient",
+        "name": [
+            {
+                "given": ["Ann", "Lee"],
+                "_given": [None, {"extension": [{"url": "http://e", "valueString": "v"}]}],
+            }
+        ],
+    }
+    assert reference_findings(patient, "R4") == []
+    patient["name"][0]["_given"] = None
+    assert [f.expression for f in reference_findings(patient, "R4")] == [["Patient.name[0]._given"]]

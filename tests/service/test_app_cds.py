@@ -392,3 +392,26 @@ def test_unauthenticated_calls_refused_when_bound_beyond_loopback():
         r = c.post(SIGN, json=orders_request([{"code": "49407"}]))
     assert r.status_code == 401
     assert r.json()["resourceType"] == "OperationOutcome"
+
+
+def test_charge_entry_accepts_charge_items(client):
+    """Charge capture in EHRs is ChargeItem-shaped: draftClaims may hold ChargeItems instead of a Claim."""
+    spec = {
+        "claim_as": "ChargeItem",
+        "claim": {
+            "diagnoses": ["K65.1"],
+            "lines": [{"code": "49407", "approach": "transrectal"}, {"code": "77012"}],
+        },
+    }
+    body = charge_request(spec)
+    assert [e["resource"]["resourceType"] for e in body["context"]["draftClaims"]["entry"]] == [
+        "ChargeItem"
+    ] * 2
+    r = client.post(CHARGE, json=body)
+    assert r.status_code == 200, r.text
+    card = next(c for c in r.json()["cards"] if c["source"]["topic"]["code"] == "DRN001")
+    assert "77012" in card["summary"] + card.get("detail", "")
+    issues = r.json()["extension"][EXT_OUTCOME]["issue"]
+    assert not [i for i in issues if i["severity"] in ("error", "fatal") and "STR" in json.dumps(i)]
+    action = card["suggestions"][0]["actions"][0]
+    assert action["type"] == "delete" and action["resourceId"] == "ChargeItem/ci2"

@@ -141,3 +141,26 @@ def test_openapi_documents_the_endpoints(client):
         assert path in spec["paths"]
     body = spec["paths"]["/cds-services/{service_id}"]["post"]["requestBody"]
     assert body["content"]["application/json"]["example"]["hook"].endswith(".charge-entry")
+
+
+@pytest.mark.parametrize("claim_as", ["ExplanationOfBenefit", "ChargeItem"])
+def test_validate_explanation_of_benefit_and_charge_item(client, claim_as):
+    spec = {
+        "claim": {
+            "diagnoses": ["K65.1"],
+            "lines": [{"code": "49407", "dx": [1]}, {"code": "76942", "dx": [1]}],
+        }
+    }
+    doc = build({**spec, "claim_as": claim_as}, "R5")
+    rtype = doc["resourceType"]  # a ChargeItem per line comes in a Bundle
+    r = client.post(
+        f"/fhir/{rtype}/$validate",
+        content=orjson.dumps(doc),
+        headers={"Content-Type": "application/fhir+json; fhirVersion=5.0"},
+    )
+    assert r.status_code == 200, r.text
+    oo = r.json()
+    OO5.model_validate(oo)
+    assert "DRN001" in _codes(oo)
+    caps = client.get("/fhir/metadata").json()
+    assert {"ExplanationOfBenefit", "ChargeItem"} <= {x["type"] for x in caps["rest"][0]["resource"]}

@@ -4,7 +4,8 @@ from collections.abc import Iterator
 
 from fhirplugin.findings import Finding, Severity
 from fhirplugin.rules.base import Rule, RuleContext, register
-from fhirplugin.tx.cpt import looks_like_cpt
+from fhirplugin.systems import HCPCS_ALIASES
+from fhirplugin.tx.cpt import looks_like_cpt, looks_like_hcpcs
 
 
 @register
@@ -12,10 +13,11 @@ class CptUnknown(Rule):
     """A CPT code that is malformed or not in the loaded CPT table.
 
     What it checks:
-        Every code under the CPT system on a claim line, Procedure or ServiceRequest: it must have the CPT
-        form (five digits, or four digits and F/T/U) and be in the loaded code table. With your licensed
-        CPT file loaded a missing code is a warning; with only the built-in table (the codes the rule
-        families cover) it is an information issue saying no CPT rule checked the code.
+        Every code under a CPT or HCPCS system (any of their URIs) on a claim line, EOB item, ChargeItem,
+        Procedure or ServiceRequest: it must have the CPT form (five digits, or four digits and F/T/U; under
+        a HCPCS URI also a letter and four digits) and be in the loaded code table. With your licensed CPT
+        file loaded a missing code is a warning; with only the built-in table (the codes the rule families
+        cover) the input gets one information issue listing how many codes no CPT rule checked.
     Why:
         A code that does not exist, or was deleted, is denied; a typo in a code bills a different service.
     Example:
@@ -35,16 +37,23 @@ class CptUnknown(Rule):
     def check(self, ctx: RuleContext) -> Iterator[Finding]:
         cpt = ctx.tx.cpt
         known = cpt.cpt_shaped
+        outside: dict[str, list[str]] = {}  # code -> paths, codes the built-in table does not hold
         for line in ctx.submission.lines():
             for c in line.codes:
                 if not c.is_cpt or c.code in known:
                     continue
-                if not looks_like_cpt(c.code):
+                hcpcs = c.system in HCPCS_ALIASES and looks_like_hcpcs(c.code)
+                if hcpcs and c.code.upper() in cpt:
+                    continue
+                if not hcpcs and not looks_like_cpt(c.code):
+                    what = "CPT/HCPCS" if c.system in HCPCS_ALIASES else "CPT"
                     yield self.finding(
-                        f"{c.code!r} is not a CPT code: CPT codes are five digits, or four digits and F, T or U.",
+                        f"{c.code!r} is not a {what} code: CPT codes are five digits, or four digits and F, T "
+                        "or U"
+                        + (", and HCPCS Level II codes a letter and four digits." if what != "CPT" else "."),
                         c.path,
                         severity=Severity.ERROR,
-                        diagnostics="CPT code format (Category I, II, III and PLA codes).",
+                        diagnostics="CPT code format (Category I, II, III and PLA codes); HCPCS Level II format.",
                     )
                 elif cpt.complete:
                     yield self.finding(
@@ -53,10 +62,17 @@ class CptUnknown(Rule):
                         diagnostics=f"Loaded CPT table (licensed file) holds {len(cpt)} codes.",
                     )
                 else:
-                    yield self.finding(
-                        f"CPT {c.code} is outside the codes fhirplugin's built-in table covers, so no CPT rule "
-                        "checked it; load your licensed CPT file to check that it exists.",
-                        c.path,
-                        severity=Severity.INFORMATION,
-                        diagnostics=f"Built-in CPT table holds {len(cpt)} codes (the rule families' codes).",
-                    )
+                    outside.setdefault(c.code, []).append(c.path)
+        if outside:
+            codes = sorted(outside)
+            shown = ", ".join(codes[:10]) + (f" and {len(codes) - 10} more" if len(codes) > 10 else "")
+            n = len(codes)
+            yield self.finding(
+                f"{n} {'code is' if n == 1 else 'codes are'} outside the loaded CPT tables ({shown}), so no CPT "
+                "rule checked them; import your licensed CPT file (terminology.cpt_file) to check that they "
+                "exist.",
+                [p for code in codes for p in outside[code]],
+                severity=Severity.INFORMATION,
+                issue_type="informational",
+                diagnostics=f"Built-in CPT table holds {len(cpt)} codes (the rule families' codes).",
+            )

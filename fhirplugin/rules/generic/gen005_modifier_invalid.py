@@ -4,6 +4,7 @@ from collections.abc import Iterator
 
 from fhirplugin.findings import Finding, Severity
 from fhirplugin.rules.base import Rule, RuleContext, register
+from fhirplugin.systems import PROCEDURE_SYSTEMS
 from fhirplugin.tx.modifiers import is_level_one_shape
 
 
@@ -18,6 +19,9 @@ class ModifierInvalid(Rule):
         error once CMS's full modifier list is loaded (``fhirplugin data import`` or
         ``[terminology] modifier_paths``); against the built-in excerpt of Level II modifiers it is an
         information note, since the modifier may exist.
+        Only CPT/HCPCS modifiers are judged: a coding with a CPT or HCPCS system (any of their URIs) or
+        no system; a modifier of another code system (the HL7 ``rooh`` after-hours modifier of
+        ``http://terminology.hl7.org/CodeSystem/modifiers``) is not a CPT modifier and is left alone.
     Why:
         An invalid modifier gets the line rejected; a made-up modifier copied from a bad reference (there is no
         CPT modifier 11) is a common source.
@@ -38,6 +42,8 @@ class ModifierInvalid(Rule):
         table = ctx.tx.modifiers
         for line in ctx.submission.lines():
             for m in line.modifiers:
+                if m.system is not None and m.system not in PROCEDURE_SYSTEMS:
+                    continue  # another code system's modifier (HL7 rooh, ...): not a CPT/HCPCS modifier
                 if table.is_valid(m.code):
                     continue
                 code = m.code.strip().upper()

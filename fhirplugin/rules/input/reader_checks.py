@@ -67,24 +67,75 @@ class NotFhir(ReaderCheck):
 
 @register
 class UnsupportedType(ReaderCheck):
-    """A resource type fhirplugin does not check was submitted at the top level.
+    """A resource type that carries no codes fhirplugin checks was submitted at the top level.
 
     What it checks:
-        The top-level resource is a Claim, Procedure, ServiceRequest, Bundle, or Parameters wrapping one.
+        The top-level resource is a Claim, ExplanationOfBenefit, ChargeItem, Procedure, ServiceRequest,
+        Bundle, or Parameters wrapping one. Any other FHIR resource (ClaimResponse, Patient, Coverage...)
+        gets this one information issue: nothing in it was code-checked.
     Why:
-        Coding rules read claims, procedures and orders; other resources only matter as references inside a
-        Bundle.
+        Coding rules read claims, paid claims, charges, procedures and orders; other resources only matter
+        as references inside a Bundle. Saying so plainly avoids a silent "no problems".
     Example:
-        A lone ``Patient`` resource.
+        A lone ``ClaimResponse`` or ``Patient`` resource.
     Fix:
-        Submit the Claim, Procedure or ServiceRequest, or a Bundle that holds them and what they reference.
+        Nothing, if the resource was sent on purpose; otherwise submit the Claim, EOB, ChargeItem,
+        Procedure or ServiceRequest, or a Bundle that holds them and what they reference.
     Source:
         fhirplugin contract (CLI and $validate inputs).
     """
 
     id = "INP003"
     name = "input.unsupported-type"
+    severity = Severity.INFORMATION
+    issue_type = "informational"
+
+
+@register
+class UnsupportedVersion(ReaderCheck):
+    """The content is FHIR STU3 or DSTU2, which fhirplugin does not check.
+
+    What it checks:
+        The detected FHIR version (from ``meta.profile`` and from elements only STU3 defines, such as
+        ``Claim.organization`` or ``Procedure.notDone``) is R4, R4B or R5.
+    Why:
+        Checking STU3 content against R4 definitions would report every renamed element as an error;
+        one plain "not supported" says what is wrong.
+    Example:
+        An STU3 Claim with ``organization`` and ``item.service``.
+    Fix:
+        Convert the content to R4 or R5, or give ``--fhir-version`` when the detection is wrong.
+    Source:
+        FHIR version history (STU3 3.0, R4 4.0, R4B 4.3, R5 5.0).
+    """
+
+    id = "INP009"
+    name = "input.unsupported-version"
     issue_type = "not-supported"
+
+
+@register
+class VersionConflict(ReaderCheck):
+    """The evidence of which FHIR version the content is disagrees.
+
+    What it checks:
+        ``meta.profile`` canonicals that name a version and the elements of every resource in the input
+        (contained resources and Bundle entries included) point to one FHIR version.
+    Why:
+        A profile that says R4 on R5 content, or a Bundle that mixes R4 and R5 resources, would otherwise be
+        checked silently against the wrong definitions; the issue says which version was used and why.
+    Example:
+        ``meta.profile`` ``http://hl7.org/fhir/R4/StructureDefinition/Claim`` on a Claim with R5's ``event``.
+    Fix:
+        Make the profile and the content agree, or give ``--fhir-version``.
+    Source:
+        FHIR Resource.meta.profile; FHIR version-specific resource definitions.
+    """
+
+    id = "INP010"
+    name = "input.version-conflict"
+    severity = Severity.INFORMATION
+    issue_type = "informational"
 
 
 @register
@@ -176,7 +227,7 @@ class ParametersWithoutResource(ReaderCheck):
 
 @register
 class NothingToCheck(ReaderCheck):
-    """The input holds no Claim, Procedure or ServiceRequest.
+    """The input holds no Claim, ExplanationOfBenefit, ChargeItem, Procedure or ServiceRequest.
 
     What it checks:
         A Bundle or Parameters contains something the coding rules read.
