@@ -55,27 +55,12 @@ def _input_finding(
     text: str,
     expression: str | None,
     *,
-    severity=Severity.ERROR,
-    issue_type: str = "invalid",
+    issue_type: str | None = None,
     diagnostics: str | None = None,
 ) -> Finding:
-    cls = REGISTRY.get(code)
-    return Finding(
-        code,
-        severity,
-        issue_type,
-        text,
-        [expression] if expression else [],
-        diagnostics,
-        cls.name if cls else None,
-    )
-
-
-_PROBLEM_TYPES = {
-    "INP001": ("structure", Severity.FATAL),
-    "INP004": ("too-costly", Severity.FATAL),
-    "INP006": ("structure", Severity.FATAL),
-}
+    """A reader finding, made by its rule class at the class's severity and issue type (the engine
+    applies the configuration to it in :meth:`Engine._configured`)."""
+    return REGISTRY[code].make(text, expression, diagnostics=diagnostics, issue_type=issue_type)
 
 
 class Engine:
@@ -89,6 +74,20 @@ class Engine:
             self.rules.append(cls(self.settings.severity.get(cls.id)))
         for rule in self.rules:
             rule.prepare(self.rules)
+        # the reader and structure checks (INP/STR) that are enabled: their findings are made while
+        # reading, then graded by the configuration here, like every rule's (see _configured)
+        self._reader_rules: dict[str, Rule] = {r.id: r for r in self.rules if not r.runs}
+        # input that could not be read at all (fatal by default) is not hidden by a `select` that
+        # leaves its rule out, only by naming it in `ignore`: otherwise select = ["DRN"] would pass
+        # a file that is not JSON as "no problems found"
+        for cls in REGISTRY.all():
+            ignored = any(cls.id.startswith(p) for p in self.settings.ignore)
+            if not cls.runs and cls.severity is Severity.FATAL and cls.id not in self._reader_rules:
+                if not ignored:
+                    self._reader_rules[cls.id] = cls(self.settings.severity.get(cls.id))
+        self._reader_ids = frozenset(cls.id for cls in REGISTRY.all() if not cls.runs)
+        self._regrade = any(r.effective_severity is not r.severity for r in self._reader_rules.values())
+        self._filter = len(self._reader_rules) != len(self._reader_ids)
         # what run_rules runs: (rule, the codes that trigger it or None for every submission)
         self._runners: list[tuple[Rule, frozenset[str] | None]] = [
             (rule, frozenset(rule.triggers()) if rule.triggers is not None else None)
@@ -128,13 +127,9 @@ class Engine:
     def check_raw(self, raw: jsonload.RawInput, *, fhir_version: str = "auto", source: str = "-") -> Result:
         if raw.value is None:
             res = Result(source, raw.index, raw.line, None, None, version.normalize(fhir_version) or "R4")
-            for p in raw.problems:
-                itype, sev = _PROBLEM_TYPES.get(p.code, ("invalid", Severity.ERROR))
-                res.findings.append(
-                    _input_finding(
-                        p.code, p.text, None, severity=sev, issue_type=itype, diagnostics=p.diagnostics
-                    )
-                )
+            res.findings = self._configured(
+                [_input_finding(p.code, p.text, None, diagnostics=p.diagnostics) for p in raw.problems]
+            )
             return res
         return self.check_object(
             raw.value, fhir_version=fhir_version, source=source, index=raw.index, line=raw.line
@@ -153,9 +148,24 @@ class Engine:
         rid = value.get("id") if isinstance(value, dict) and isinstance(value.get("id"), str) else None
         ver = version.normalize(fhir_version) or (version.detect(value) if isinstance(value, dict) else "R4")
         res = Result(source, index, line, rtype if isinstance(rtype, str) else None, rid, ver)
-        res.findings = self._check(value, ver, line)
+        res.findings = self._configured(self._check(value, ver, line))
         res.findings.sort(key=Finding.sort_key)
         return res
+
+    def _configured(self, findings: list[Finding]) -> list[Finding]:
+        """Apply select/ignore/[severity] to the reader and structure findings (INP/STR), which the
+        reader makes by rule class; rule findings were graded by their configured rule already."""
+        if not (self._filter or self._regrade):
+            return findings
+        out = []
+        for f in findings:
+            if f.rule_id in self._reader_ids:
+                rule = self._reader_rules.get(f.rule_id)
+                if rule is None:
+                    continue  # not selected, or ignored
+                f.severity = rule.grade(f.severity)
+            out.append(f)
+        return out
 
     # ------------------------------------------------------------------ the work
     def _check(self, value: dict, ver: str, line: int | None = None) -> list[Finding]:
@@ -185,7 +195,6 @@ class Engine:
                     f"fhirplugin checks Claim, Procedure, ServiceRequest, a Bundle of them, or Parameters "
                     f"wrapping one; a {rtype} was submitted.",
                     rtype,
-                    issue_type="not-supported",
                 )
             ]
         # Structure. The fast path proves the whole tree valid and within the depth limit in one walk;
@@ -195,8 +204,7 @@ class Engine:
             findings = []
         elif jsonload.too_deep(value, max_depth):
             p = jsonload.depth_problem(line, max_depth)
-            itype, sev = _PROBLEM_TYPES[p.code]
-            return [_input_finding(p.code, p.text, None, severity=sev, issue_type=itype)]
+            return [_input_finding(p.code, p.text, None)]
         else:
             findings = structure.validate_tree(value, ver, rtype, fast_first=False)
         entries = value.get("entry") if isinstance(value.get("entry"), list) else []
@@ -206,7 +214,6 @@ class Engine:
                     "INP005",
                     "The Bundle has no entries: there is nothing to check.",
                     "Bundle",
-                    issue_type="required",
                 )
             )
             return findings
@@ -220,7 +227,6 @@ class Engine:
                     "The Parameters resource has no parameter named 'resource' holding the resource to "
                     "check.",
                     "Parameters",
-                    issue_type="required",
                 )
             )
             return findings
@@ -233,8 +239,6 @@ class Engine:
                     "STR004",
                     f"The {rtype} could not be read: its structure is not valid.",
                     rtype,
-                    severity=Severity.FATAL,
-                    issue_type="structure",
                     diagnostics=f"{type(exc).__name__}",
                 )
             )
@@ -245,8 +249,6 @@ class Engine:
                     "INP008",
                     f"The {rtype} holds no Claim, Procedure or ServiceRequest: no coding rule applied.",
                     rtype,
-                    severity=Severity.INFORMATION,
-                    issue_type="informational",
                 )
             )
         findings.extend(self.run_rules(sub))
@@ -264,14 +266,12 @@ class Engine:
             except Exception as exc:
                 log.exception("rule %s failed", rule.id)
                 out.append(
-                    Finding(
-                        rule.id,
-                        Severity.FATAL,
-                        "exception",
+                    rule.make(
                         f"Rule {rule.id} could not run on this input; other rules ran.",
-                        [],
-                        f"{type(exc).__name__}: {exc}"[:300],
-                        rule.name,
+                        None,
+                        diagnostics=f"{type(exc).__name__}: {exc}"[:300],
+                        severity=Severity.FATAL,
+                        issue_type="exception",
                     )
                 )
         return out

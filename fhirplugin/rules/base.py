@@ -87,23 +87,44 @@ class Rule:
         A configured severity override replaces the rule's default, and scales a per-finding
         downgrade the same way (a warning from an error rule stays one step below the override).
         """
-        sev = severity or self.severity
-        if self.effective_severity is not self.severity:
-            sev = self.effective_severity if sev is self.severity else sev
+        sev = self.grade(severity or self.severity)
         if unverified:
             note = "Rests on a fact not verified against the official source (tagged memory/inference)."
             diagnostics = f"{diagnostics} {note}" if diagnostics else note
+        f = self.make(text, expression, diagnostics=diagnostics, severity=sev, issue_type=issue_type)
+        f.fix = fix
+        f.unverified = unverified
+        return f
+
+    def grade(self, severity: Severity) -> Severity:
+        """The severity a finding of this rule gets under the configuration: the rule's default
+        becomes the configured ``[severity]``; a per-finding downgrade stays as it is."""
+        if self.effective_severity is not self.severity and severity is self.severity:
+            return self.effective_severity
+        return severity
+
+    @classmethod
+    def make(
+        cls,
+        text: str,
+        expression: str | list[str] | None,
+        *,
+        diagnostics: str | None = None,
+        severity: Severity | None = None,
+        issue_type: str | None = None,
+    ) -> Finding:
+        """A finding of this rule class at its default severity, for the reader and structure checks,
+        which run before the engine's configured rules exist; the engine grades (and drops) them by
+        the configuration afterwards (:meth:`grade`)."""
         exprs = [expression] if isinstance(expression, str) else list(expression or [])
         return Finding(
-            rule_id=self.id,
-            severity=sev,
-            issue_type=issue_type or self.issue_type,
+            rule_id=cls.id,
+            severity=severity or cls.severity,
+            issue_type=issue_type or cls.issue_type,
             text=text,
             expression=exprs,
             diagnostics=diagnostics,
-            rule_display=self.name,
-            fix=fix,
-            unverified=unverified,
+            rule_display=cls.name,
         )
 
     @classmethod
@@ -149,6 +170,9 @@ class Registry:
 
     def get(self, rule_id: str) -> type[Rule] | None:
         return self._rules.get(rule_id.upper())
+
+    def __getitem__(self, rule_id: str) -> type[Rule]:
+        return self._rules[rule_id.upper()]
 
     def all(self) -> list[type[Rule]]:
         return [self._rules[k] for k in sorted(self._rules)]
