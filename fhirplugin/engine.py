@@ -82,9 +82,8 @@ class Engine:
         # a file that is not JSON as "no problems found"
         for cls in REGISTRY.all():
             ignored = any(cls.id.startswith(p) for p in self.settings.ignore)
-            if not cls.runs and cls.severity is Severity.FATAL and cls.id not in self._reader_rules:
-                if not ignored:
-                    self._reader_rules[cls.id] = cls(self.settings.severity.get(cls.id))
+            if not (cls.runs or ignored) and cls.severity is Severity.FATAL and cls.id not in self._reader_rules:
+                self._reader_rules[cls.id] = cls(self.settings.severity.get(cls.id))
         self._reader_ids = frozenset(cls.id for cls in REGISTRY.all() if not cls.runs)
         self._regrade = any(r.effective_severity is not r.severity for r in self._reader_rules.values())
         self._filter = len(self._reader_rules) != len(self._reader_ids)
