@@ -37,6 +37,7 @@ class Result:
     resource_id: str | None
     fhir_version: str
     findings: list[Finding] = field(default_factory=list)
+    entries: int | None = None  # a Bundle's entries (for "1 Bundle (10 entries) checked")
 
     @property
     def worst(self) -> Severity | None:
@@ -95,12 +96,16 @@ class Engine:
         ]
 
     # ------------------------------------------------------------------ entry points
-    def check_bytes(self, data: bytes, *, fhir_version: str = "auto", source: str = "-") -> list[Result]:
+    def check_bytes(
+        self, data: bytes, *, fhir_version: str = "auto", source: str = "-", ndjson: bool | None = None
+    ) -> list[Result]:
+        """Every resource in ``data``: one JSON document or NDJSON (``ndjson`` None: guess)."""
         raws = jsonload.split_inputs(
             data,
             max_bytes=self.settings.max_resource_bytes,
             max_depth=self.settings.max_depth,
             check_depth=False,  # proven or checked in check_object
+            ndjson=ndjson,
         )
         return [self.check_raw(raw, fhir_version=fhir_version, source=source) for raw in raws]
 
@@ -147,6 +152,8 @@ class Engine:
         rid = value.get("id") if isinstance(value, dict) and isinstance(value.get("id"), str) else None
         ver = version.normalize(fhir_version) or (version.detect(value) if isinstance(value, dict) else "R4")
         res = Result(source, index, line, rtype if isinstance(rtype, str) else None, rid, ver)
+        if rtype == "Bundle" and isinstance(value.get("entry"), list):
+            res.entries = len(value["entry"])
         res.findings = self._configured(self._check(value, ver, line))
         res.findings.sort(key=Finding.sort_key)
         return res
