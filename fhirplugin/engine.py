@@ -258,7 +258,35 @@ class Engine:
                 )
             )
         findings.extend(self.run_rules(sub))
+        if sub.missing:
+            gap = self._linked_data_missing(sub, rtype)
+            if gap is not None:
+                findings.append(gap)
         return _dedupe(findings)
+
+    def _linked_data_missing(self, sub: Submission, rtype: str) -> Finding | None:
+        """INP009: one information issue naming the rules that could not check what they read and
+        the references not found in the input (the CLI's counterpart of the service's 412)."""
+        types = {ref.split("/", 1)[0] for ref in sub.missing}
+        codes = RuleContext.of(sub, self.tx).cpt_codes
+        starved = [
+            rule.id
+            for rule, triggers in self._runners
+            if rule.needs & types and (triggers is None or not triggers.isdisjoint(codes))
+        ]
+        if not starved:
+            return None
+        refs = list(sub.missing)
+        shown = ", ".join(refs[:10]) + (f" and {len(refs) - 10} more" if len(refs) > 10 else "")
+        where = sorted({p for p in sub.missing.values() if p})
+        return _input_finding(
+            "INP009",
+            f"Not in the input: {shown}. {', '.join(starved)} could not check what "
+            f"{'it reads' if len(starved) == 1 else 'they read'} there; send the {rtype} with what it "
+            "references (a Bundle).",
+            where[0] if where else rtype,
+            diagnostics=f"Referenced from {', '.join(where) or rtype}.",
+        )
 
     def run_rules(self, sub: Submission) -> list[Finding]:
         ctx = RuleContext.of(sub, self.tx)

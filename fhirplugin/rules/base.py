@@ -55,6 +55,9 @@ class Rule:
     restates_ptp: ClassVar[Callable[[], Iterable[tuple[str, str]]] | None] = None
     restates_mue: ClassVar[Callable[[], Iterable[str]] | None] = None
     restates_aoc: ClassVar[Callable[[], Iterable[str]] | None] = None
+    # resource types this rule reads through references (a line's Procedure, a diagnosis' Condition);
+    # when one is referenced but not in the input, the engine says the rule could not check it (INP009)
+    needs: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, severity: Severity | None = None) -> None:
         self.effective_severity = severity or self.severity

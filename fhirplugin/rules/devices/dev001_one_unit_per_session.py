@@ -58,6 +58,7 @@ class OneUnitPerSession(Rule):
     """
 
     id = "DEV001"
+    needs = frozenset({"Procedure", "Device"})
     name = "devices.one-unit-per-session"
     family = "devices"
     triggers = staticmethod(device_codes)

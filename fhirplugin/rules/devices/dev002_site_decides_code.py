@@ -43,6 +43,7 @@ class SiteDecidesCode(Rule):
     """
 
     id = "DEV002"
+    needs = frozenset({"Procedure"})
     name = "devices.site-decides-code"
     family = "devices"
     triggers = staticmethod(device_codes)

@@ -57,6 +57,7 @@ class AddOnNeedsOpenPrimary(Rule):
     """
 
     id = "DEV003"
+    needs = frozenset({"Procedure"})
     name = "devices.add-on-open-primary"
     family = "devices"
     triggers = staticmethod(device_codes)

@@ -37,6 +37,7 @@ class NeoplasmDiagnosis(Rule):
     """
 
     id = "DEV005"
+    needs = frozenset({"Condition"})
     name = "devices.neoplasm-diagnosis"
     family = "devices"
     triggers = staticmethod(device_codes)

@@ -35,6 +35,7 @@ class PositionImaging(Rule):
     """
 
     id = "DEV006"
+    needs = frozenset({"Procedure", "DiagnosticReport", "ImagingStudy"})
     name = "devices.position-imaging"
     family = "devices"
     triggers = staticmethod(device_codes)

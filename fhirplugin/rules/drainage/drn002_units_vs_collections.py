@@ -55,6 +55,7 @@ class UnitsVsCollections(Rule):
     """
 
     id = "DRN002"
+    needs = frozenset({"Procedure"})
     name = "drainage.units-vs-collections"
     family = "drainage"
     triggers = staticmethod(drainage_codes)

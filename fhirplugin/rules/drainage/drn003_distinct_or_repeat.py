@@ -55,6 +55,7 @@ class DistinctOrRepeat(Rule):
     """
 
     id = "DRN003"
+    needs = frozenset({"Procedure"})
     name = "drainage.distinct-or-repeat-modifier"
     family = "drainage"
     triggers = staticmethod(drainage_codes)

@@ -46,6 +46,7 @@ class SiteApproachCode(Rule):
     """
 
     id = "DRN004"
+    needs = frozenset({"Procedure"})
     name = "drainage.site-approach-code"
     family = "drainage"
     triggers = staticmethod(drainage_codes)

@@ -49,6 +49,7 @@ class CatheterLeftInPlace(Rule):
     """
 
     id = "DRN005"
+    needs = frozenset({"Procedure", "Device"})
     name = "drainage.catheter-left-in-place"
     family = "drainage"
     triggers = staticmethod(drainage_codes)

@@ -38,6 +38,7 @@ class MedicalNecessity(Rule):
     """
 
     id = "DRN006"
+    needs = frozenset({"Condition"})
     name = "drainage.medical-necessity"
     family = "drainage"
     triggers = staticmethod(drainage_codes)

@@ -31,6 +31,7 @@ class ImagingDocumentation(Rule):
     """
 
     id = "DRN007"
+    needs = frozenset({"Procedure", "DiagnosticReport", "ImagingStudy", "DocumentReference"})
     name = "drainage.imaging-documentation"
     family = "drainage"
     triggers = staticmethod(drainage_codes)
