@@ -19,7 +19,7 @@ from fhirplugin import __version__
 from fhirplugin.config import Settings, load_settings
 from fhirplugin.engine import Engine
 from fhirplugin.fhir import jsonload
-from fhirplugin.service import cds, errors, fhir_routes, logsafe, rulepages, tryit
+from fhirplugin.service import cds, docs, errors, fhir_routes, logsafe, rulepages, tryit
 from fhirplugin.service.errors import ServiceError
 from fhirplugin.service.hooks import SERVICES
 from fhirplugin.service.limits import BodyLimit
@@ -169,7 +169,10 @@ def create_app(
             "dev.fhirplugin.charge-entry), rule pages (/rules), a try-it page (/try) and FHIR "
             "`$validate`. Every error answer is a FHIR OperationOutcome."
         ),
+        docs_url=None,  # served offline by fhirplugin.service.docs
+        redoc_url=None,
     )
+    docs.install(app)
     app.state.settings = settings
     app.state.engine = engine
     app.state.bind_host = bind_host
