@@ -157,15 +157,28 @@ def load_settings(config: Path | str | None = None, **overrides: Any) -> Setting
     try:
         return Settings(**overrides)
     except Exception as exc:  # noqa: BLE001 - pydantic ValidationError or TOML decode error
-        raise ConfigError(f"invalid configuration{_origin(path)}: {_explain(exc)}") from None
+        raise ConfigError(f"invalid configuration{_origin(path, exc)}: {_explain(exc)}") from None
     finally:
         _CONFIG_PATH = None
 
 
-def _origin(path: str | None) -> str:
-    """Where the settings came from, for an error message: the file and the FHIRPLUGIN_* variables set."""
-    env = sorted(k for k in os.environ if k.startswith("FHIRPLUGIN_") and k != "FHIRPLUGIN_CONFIG")
-    env = [k for k in env if k.removeprefix("FHIRPLUGIN_").split("__")[0].lower() in Settings.model_fields]
+def _origin(path: str | None, exc: Exception) -> str:
+    """Where the bad settings came from, for an error message: the file and the FHIRPLUGIN_*
+    variables set for the fields in error."""
+    from pydantic import ValidationError
+
+    fields: set[str] = set()
+    if isinstance(exc, ValidationError):
+        for e in exc.errors(include_url=False):
+            if e.get("loc"):
+                fields.add(str(e["loc"][0]))
+            else:  # a whole-model check (unknown rule ids) names its fields in the message
+                fields.update(f for f in Settings.model_fields if f"{f}: " in str(e.get("msg", "")))
+    env = sorted(
+        k
+        for k in os.environ
+        if k.startswith("FHIRPLUGIN_") and k.removeprefix("FHIRPLUGIN_").split("__")[0].lower() in fields
+    )
     parts = ([path] if path else []) + env
     return f" ({', '.join(parts)})" if parts else ""
 

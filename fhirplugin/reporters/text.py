@@ -28,7 +28,7 @@ def _title(r: Result) -> str:
 
 
 def checked(results: Sequence[Result]) -> str:
-    """What was checked, by type: "1 Bundle (10 entries)", "2 Claims, 1 unreadable input"."""
+    """What was checked, by type: "1 Bundle (10 entries)", "2 Claims, 1 input not read as FHIR"."""
     counts: dict[str, list[int]] = {}
     for r in results:
         key = r.resource_type or ""
@@ -38,7 +38,7 @@ def checked(results: Sequence[Result]) -> str:
     parts = []
     for rtype, (n, entries) in counts.items():
         if not rtype:
-            parts.append(f"{n} unreadable input{'s' if n != 1 else ''}")
+            parts.append(f"{n} input{'s' if n != 1 else ''} not read as FHIR")
             continue
         part = f"{n} {rtype}{'s' if n != 1 else ''}"
         if rtype == "Bundle":
