@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
 from fhirplugin.findings import Finding, Severity
+from fhirplugin.rules.wording import plain, plain_doc
 
 if TYPE_CHECKING:
     from fhirplugin.fhir.case import Submission
@@ -92,7 +93,7 @@ class Rule:
         """
         sev = self.grade(severity or self.severity)
         if unverified:
-            note = "Rests on a fact not verified against the official source (tagged memory/inference)."
+            note = "Rests on a fact not verified against the official source (recalled or inferred)."
             diagnostics = f"{diagnostics} {note}" if diagnostics else note
         f = self.make(text, expression, diagnostics=diagnostics, severity=sev, issue_type=issue_type)
         f.fix = fix
@@ -124,19 +125,20 @@ class Rule:
             rule_id=cls.id,
             severity=severity or cls.severity,
             issue_type=issue_type or cls.issue_type,
-            text=text,
+            text=plain(text) or "",
             expression=exprs,
-            diagnostics=diagnostics,
+            diagnostics=plain(diagnostics),  # source keys of the tables -> titles a reader can find
             rule_display=cls.name,
         )
 
     @classmethod
     def doc_sections(cls) -> dict[str, str]:
-        return parse_doc_sections(cls.__doc__ or "")
+        """The docstring's sections as plain text (what `fhirplugin rules ID` and the cards show)."""
+        return {k: plain_doc(v) for k, v in parse_doc_sections(cls.__doc__ or "").items()}
 
     @classmethod
     def summary(cls) -> str:
-        return (cls.__doc__ or "").strip().splitlines()[0].strip() if cls.__doc__ else ""
+        return plain_doc((cls.__doc__ or "").strip().splitlines()[0].strip()) if cls.__doc__ else ""
 
 
 def parse_doc_sections(doc: str) -> dict[str, str]:
