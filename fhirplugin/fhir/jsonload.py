@@ -96,6 +96,11 @@ def parse_document(
     except orjson.JSONDecodeError as exc:
         if "depth" in str(exc).lower() or "recursion" in str(exc).lower():
             raw.problems.append(depth_problem(line, max_depth))
+        elif what := not_text(data):
+            problem = _not_text_problem(what)
+            if line is not None:
+                problem.text = problem.text.replace("The input", f"Line {line}", 1)
+            raw.problems.append(problem)
         else:
             raw.problems.append(
                 InputProblem(

@@ -114,3 +114,29 @@ def test_help_texts_show_defaults():
         text = run(cmd, "--help").stdout.decode()
         assert "default" in text, cmd
         assert not re.search(r"\w \.(?=\s|$)", " ".join(text.split())), cmd  # "Worker processes ."
+
+
+def test_service_says_plainly_that_a_pdf_body_is_not_json(tmp_path):
+    from fastapi.testclient import TestClient
+
+    from fhirplugin.config import load_settings
+    from fhirplugin.service.app import create_app
+
+    settings = load_settings(service={"feedback_db": str(tmp_path / "fb.sqlite3")})
+    with TestClient(create_app(settings)) as client:
+        r = client.post(
+            "/fhir/Claim/$validate",
+            content=b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n",
+            headers={"Content-Type": "application/fhir+json"},
+        )
+    assert r.status_code == 400
+    text = r.json()["issue"][0]["details"]["text"]
+    assert "not UTF-8 text" in text and "PDF" in text and "surrogates" not in r.text
+
+
+def test_bench_corpus_help_is_usage_not_a_traceback():
+    root = Path(__file__).resolve().parents[2]
+    proc = subprocess.run(
+        [sys.executable, str(root / "bench" / "corpus.py"), "--help"], capture_output=True, timeout=60
+    )
+    assert proc.returncode == 0 and b"usage:" in proc.stdout and b"Traceback" not in proc.stderr
