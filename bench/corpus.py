@@ -124,8 +124,30 @@ def write_ndjson(path: Path, n: int, seed: int = 20260302, *, invalid_every: int
     return path
 
 
-if __name__ == "__main__":
-    count = int(sys.argv[1]) if len(sys.argv) > 1 else 20000
-    out = Path(sys.argv[2]) if len(sys.argv) > 2 else Path(f"claims-{count}.ndjson")
-    write_ndjson(out, count, invalid_every=int(sys.argv[3]) if len(sys.argv) > 3 else 0)
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    ap = argparse.ArgumentParser(
+        prog="python bench/corpus.py", description="Write a deterministic corpus of FHIR R4 Claims as NDJSON."
+    )
+    ap.add_argument("count", nargs="?", type=int, default=20000, help="claims to write (default: 20000)")
+    ap.add_argument("out", nargs="?", type=Path, help="output file (default: claims-COUNT.ndjson)")
+    ap.add_argument(
+        "invalid_every",
+        nargs="?",
+        type=int,
+        default=0,
+        help="make every k-th claim structurally invalid (default: 0, none)",
+    )
+    ap.add_argument("--seed", type=int, default=20260302, help="random seed (default: 20260302)")
+    args = ap.parse_args(argv)
+    if args.count < 0:
+        ap.error("count must be 0 or more")
+    out = args.out or Path(f"claims-{args.count}.ndjson")
+    write_ndjson(out, args.count, args.seed, invalid_every=args.invalid_every)
     print(out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

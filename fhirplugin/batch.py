@@ -55,7 +55,7 @@ from fhirplugin.findings import CANONICAL_BASE, Finding, Severity
 log = logging.getLogger("fhirplugin.batch")
 
 SOURCE_EXT = f"{CANONICAL_BASE}/StructureDefinition/batch-source"
-FOLDER_SUFFIXES = (".ndjson", ".ndjson.gz", ".json")
+FOLDER_SUFFIXES = (".ndjson", ".ndjson.gz", ".json", ".json.gz")
 DEFAULT_CHUNK = 500
 _READ_PIECE = 1 << 20
 
@@ -122,8 +122,8 @@ class BatchSummary(Stats):
         return self.resources / self.elapsed if self.elapsed > 0 else 0.0
 
     def exit_code(self, threshold: Severity) -> int:
-        if self.unreadable:
-            return 2
+        if self.unreadable or not self.resources:
+            return 2  # a path could not be read, or there was nothing at all to check
         return 1 if self.failing(threshold) else 0
 
 

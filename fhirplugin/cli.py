@@ -78,7 +78,11 @@ class FhirVersion(StrEnum):
 
 ConfigOpt = Annotated[
     Path | None,
-    typer.Option("--config", help="TOML configuration file (also FHIRPLUGIN_CONFIG).", show_default=False),
+    typer.Option(
+        "--config",
+        help="TOML configuration file (also FHIRPLUGIN_CONFIG).",
+        show_default="built-in defaults and FHIRPLUGIN_* variables",
+    ),
 ]
 
 
@@ -92,27 +96,53 @@ def _settings(config: Path | None, **overrides) -> Settings:
         raise typer.Exit(2) from None
 
 
-def _read(path: str) -> bytes:
-    if path == "-":
-        return sys.stdin.buffer.read()
-    p = Path(path)
-    if p.is_dir():
-        raise OSError(f"{path} is a directory (use `fhirplugin batch` for folders)")
-    return p.read_bytes()
+MAX_UNZIPPED = 1 << 30  # a .gz given to `validate` is read whole: refuse a decompression bomb
+
+
+def _read(source) -> bytes:
+    """The bytes of one input (a batch ``Source``): stdin, a file, or a gzip file decompressed."""
+    import gzip
+    import io
+
+    data = sys.stdin.buffer.read() if source.path is None else source.path.read_bytes()
+    if data[:2] == b"\x1f\x8b":
+        try:
+            with gzip.GzipFile(fileobj=io.BytesIO(data)) as gz:
+                data = gz.read(MAX_UNZIPPED + 1)
+        except (OSError, EOFError) as exc:
+            raise OSError(f"broken gzip data ({exc})") from None
+        if len(data) > MAX_UNZIPPED:
+            raise OSError(f"more than {MAX_UNZIPPED:,} bytes once unzipped; use `fhirplugin batch`")
+    return data
+
+
+def _stdin_or_exit(paths: list[str] | None) -> list[str]:
+    """The paths, or ``-`` when none are given and input is piped; a usage error on a terminal."""
+    if paths:
+        return paths
+    if sys.stdin is not None and not sys.stdin.isatty():
+        return ["-"]
+    err.print("fhirplugin: give FHIR JSON/NDJSON files or folders, or pipe the input (or `-` for stdin)")
+    raise typer.Exit(2)
 
 
 @app.command()
 def validate(
     paths: Annotated[
-        list[str], typer.Argument(help="FHIR JSON or NDJSON files; - for stdin.", show_default=False)
-    ],
+        list[str] | None,
+        typer.Argument(
+            help="FHIR JSON or NDJSON files, or folders (searched for *.json, *.ndjson and their .gz); "
+            "- for stdin, which is also read when nothing is named and input is piped.",
+            show_default=False,
+        ),
+    ] = None,
     format: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.text,
     fail_on: Annotated[
         FailOn, typer.Option("--fail-on", help="Lowest severity that makes the exit code 1.")
-    ] = (FailOn.error),
+    ] = FailOn.error,
     fhir_version: Annotated[
-        FhirVersion, typer.Option("--fhir-version", help="FHIR version of the input.")
-    ] = (FhirVersion.auto),
+        FhirVersion, typer.Option("--fhir-version", help="FHIR version of the input (auto: detect).")
+    ] = FhirVersion.auto,
     quiet: Annotated[
         bool,
         typer.Option(
@@ -122,25 +152,36 @@ def validate(
     config: ConfigOpt = None,
 ) -> None:
     """Validate FHIR resources and print the findings."""
+    from fhirplugin.batch import expand
     from fhirplugin.engine import Engine
     from fhirplugin.reporters import render
 
+    paths = _stdin_or_exit(paths)
     settings = _settings(config)
     try:
         engine = Engine(settings)
     except (OSError, ValueError) as exc:
         err.print(f"fhirplugin: could not load terminology: {exc}")
         raise typer.Exit(2) from None
+    sources, problems, notes = expand(paths)
+    for msg in problems + notes:
+        err.print(f"fhirplugin: {msg}")
+    unreadable = bool(problems)
     results = []
-    unreadable = False
-    for path in paths:
+    for src in sources:
         try:
-            data = _read(path)
+            data = _read(src)
         except OSError as exc:
-            err.print(f"fhirplugin: cannot read {path}: {getattr(exc, 'strerror', None) or exc}")
+            err.print(f"fhirplugin: cannot read {src.name}: {getattr(exc, 'strerror', None) or exc}")
             unreadable = True
             continue
-        results.extend(engine.check_bytes(data, fhir_version=fhir_version.value, source=path))
+        ndjson = src.name.endswith((".ndjson", ".ndjson.gz")) or None
+        results.extend(
+            engine.check_bytes(data, fhir_version=fhir_version.value, source=src.name, ndjson=ndjson)
+        )
+    if not results and not unreadable:
+        err.print("fhirplugin: nothing to check: no input files found")
+        raise typer.Exit(2)
     threshold = Severity(fail_on.value)
     shown = results
     if quiet:
@@ -200,7 +241,10 @@ def serve(
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
     workers: Annotated[int, typer.Option(help="Worker processes.")] = 1,
     insecure: Annotated[
-        bool, typer.Option(help="Allow unauthenticated calls on a non-loopback address.")
+        bool,
+        typer.Option(
+            "--insecure", help="Allow unauthenticated calls on a non-loopback address.", show_default="off"
+        ),
     ] = False,
     config: ConfigOpt = None,
 ) -> None:
@@ -257,17 +301,15 @@ def batch(
     ],
     jobs: Annotated[
         int | None,
-        typer.Option(
-            "--jobs", "-j", min=1, help="Worker processes [default: all cores].", show_default=False
-        ),
+        typer.Option("--jobs", "-j", min=1, help="Worker processes.", show_default="all cores"),
     ] = None,
     out: Annotated[
         Path | None,
         typer.Option(
             "--out",
             "-o",
-            help="Write the outcomes here [default: stdout].",
-            show_default=False,
+            help="Write the outcomes here.",
+            show_default="stdout",
             dir_okay=False,
         ),
     ] = None,
@@ -373,6 +415,8 @@ def batch(
             sink.close()
     for table in summary_tables(summary, threshold):
         err.print(table)
+    if not summary.resources and not summary.unreadable:
+        say("nothing to check: no resources in the input")
     raise typer.Exit(summary.exit_code(threshold))
 
 

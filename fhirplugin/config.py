@@ -20,7 +20,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -92,6 +92,16 @@ class Settings(BaseSettings):
             return {str(k).upper(): (s.lower() if isinstance(s, str) else s) for k, s in v.items()}
         return v
 
+    @model_validator(mode="after")
+    def _known_rules(self) -> Settings:
+        """Every id or prefix in select/ignore/[severity] must match a rule: a typo must not turn the
+        checks off (``select = ["XYZ"]`` would otherwise select nothing and pass every input)."""
+        problems = unknown_rule_ids(self.select, "select") + unknown_rule_ids(self.ignore, "ignore")
+        problems += unknown_rule_ids(list(self.severity), "severity", exact=True)
+        if problems:
+            raise ValueError("; ".join(problems) + " (`fhirplugin rules` lists the rules)")
+        return self
+
     @classmethod
     def settings_customise_sources(
         cls, settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings
@@ -112,6 +122,32 @@ class Settings(BaseSettings):
 _CONFIG_PATH: str | None = None
 
 
+def unknown_rule_ids(values: list[str], field: str, *, exact: bool = False) -> list[str]:
+    """One message per entry of ``values`` that matches no registered rule id (as a prefix, unless
+    ``exact``), each naming the closest ids and families."""
+    if not values:
+        return []
+    import difflib
+
+    from fhirplugin.rules import REGISTRY  # registers every rule; only when there is something to check
+
+    ids = [cls.id for cls in REGISTRY.all()]
+    families = sorted({i[:3] for i in ids})
+    out = []
+    for value in values:
+        v = value.upper()
+        if (v in ids) if exact else any(i.startswith(v) for i in ids):
+            continue
+        pool = ids if exact else ids + families
+        close = difflib.get_close_matches(v, pool, n=3, cutoff=0.5)
+        if not close and len(v) >= 3:
+            close = [i for i in ids if i.startswith(v[:3])][:3]
+        hint = f" (closest: {', '.join(close)})" if close else ""
+        what = "rule id" if exact else "rule id or prefix"
+        out.append(f"{field}: {value!r} is not a {what}{hint}")
+    return out
+
+
 class ConfigError(ValueError):
     pass
 
@@ -126,6 +162,41 @@ def load_settings(config: Path | str | None = None, **overrides: Any) -> Setting
     try:
         return Settings(**overrides)
     except Exception as exc:  # noqa: BLE001 - pydantic ValidationError or TOML decode error
-        raise ConfigError(f"invalid configuration{f' in {path}' if path else ''}: {exc}") from None
+        raise ConfigError(f"invalid configuration{_origin(path, exc)}: {_explain(exc)}") from None
     finally:
         _CONFIG_PATH = None
+
+
+def _origin(path: str | None, exc: Exception) -> str:
+    """Where the bad settings came from, for an error message: the file and the FHIRPLUGIN_*
+    variables set for the fields in error."""
+    from pydantic import ValidationError
+
+    fields: set[str] = set()
+    if isinstance(exc, ValidationError):
+        for e in exc.errors(include_url=False):
+            if e.get("loc"):
+                fields.add(str(e["loc"][0]))
+            else:  # a whole-model check (unknown rule ids) names its fields in the message
+                fields.update(f for f in Settings.model_fields if f"{f}: " in str(e.get("msg", "")))
+    env = sorted(
+        k
+        for k in os.environ
+        if k.startswith("FHIRPLUGIN_") and k.removeprefix("FHIRPLUGIN_").split("__")[0].lower() in fields
+    )
+    parts = ([path] if path else []) + env
+    return f" ({', '.join(parts)})" if parts else ""
+
+
+def _explain(exc: Exception) -> str:
+    """A pydantic ValidationError as one line per problem (``field: message``), without its URLs."""
+    from pydantic import ValidationError
+
+    if isinstance(exc, ValidationError):
+        lines = []
+        for e in exc.errors(include_url=False):
+            loc = ".".join(str(p) for p in e.get("loc") or ())
+            msg = str(e.get("msg", "")).removeprefix("Value error, ")
+            lines.append(f"{loc}: {msg}" if loc else msg)
+        return "; ".join(lines)
+    return str(exc)

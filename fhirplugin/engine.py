@@ -56,6 +56,7 @@ class Result:
     resource_id: str | None
     fhir_version: str
     findings: list[Finding] = field(default_factory=list)
+    entries: int | None = None  # a Bundle's entries (for "1 Bundle (10 entries) checked")
 
     @property
     def worst(self) -> Severity | None:
@@ -74,27 +75,12 @@ def _input_finding(
     text: str,
     expression: str | None,
     *,
-    severity=Severity.ERROR,
-    issue_type: str = "invalid",
+    issue_type: str | None = None,
     diagnostics: str | None = None,
 ) -> Finding:
-    cls = REGISTRY.get(code)
-    return Finding(
-        code,
-        severity,
-        issue_type,
-        text,
-        [expression] if expression else [],
-        diagnostics,
-        cls.name if cls else None,
-    )
-
-
-_PROBLEM_TYPES = {
-    "INP001": ("structure", Severity.FATAL),
-    "INP004": ("too-costly", Severity.FATAL),
-    "INP006": ("structure", Severity.FATAL),
-}
+    """A reader finding, made by its rule class at the class's severity and issue type (the engine
+    applies the configuration to it in :meth:`Engine._configured`)."""
+    return REGISTRY[code].make(text, expression, diagnostics=diagnostics, issue_type=issue_type)
 
 
 class Engine:
@@ -108,6 +94,19 @@ class Engine:
             self.rules.append(cls(self.settings.severity.get(cls.id)))
         for rule in self.rules:
             rule.prepare(self.rules)
+        # the reader and structure checks (INP/STR) that are enabled: their findings are made while
+        # reading, then graded by the configuration here, like every rule's (see _configured)
+        self._reader_rules: dict[str, Rule] = {r.id: r for r in self.rules if not r.runs}
+        # input that could not be read at all (fatal by default) is not hidden by a `select` that
+        # leaves its rule out, only by naming it in `ignore`: otherwise select = ["DRN"] would pass
+        # a file that is not JSON as "no problems found"
+        for cls in REGISTRY.all():
+            ignored = any(cls.id.startswith(p) for p in self.settings.ignore)
+            if not (cls.runs or ignored) and cls.severity is Severity.FATAL and cls.id not in self._reader_rules:
+                self._reader_rules[cls.id] = cls(self.settings.severity.get(cls.id))
+        self._reader_ids = frozenset(cls.id for cls in REGISTRY.all() if not cls.runs)
+        self._regrade = any(r.effective_severity is not r.severity for r in self._reader_rules.values())
+        self._filter = len(self._reader_rules) != len(self._reader_ids)
         # what run_rules runs: (rule, the codes that trigger it or None for every submission)
         self._runners: list[tuple[Rule, frozenset[str] | None]] = [
             (rule, frozenset(rule.triggers()) if rule.triggers is not None else None)
@@ -120,12 +119,16 @@ class Engine:
         prebuild(types, versions)
 
     # ------------------------------------------------------------------ entry points
-    def check_bytes(self, data: bytes, *, fhir_version: str = "auto", source: str = "-") -> list[Result]:
+    def check_bytes(
+        self, data: bytes, *, fhir_version: str = "auto", source: str = "-", ndjson: bool | None = None
+    ) -> list[Result]:
+        """Every resource in ``data``: one JSON document or NDJSON (``ndjson`` None: guess)."""
         raws = jsonload.split_inputs(
             data,
             max_bytes=self.settings.max_resource_bytes,
             max_depth=self.settings.max_depth,
             check_depth=False,  # proven or checked in check_object
+            ndjson=ndjson,
         )
         results = [self.check_raw(raw, fhir_version=fhir_version, source=source) for raw in raws]
         _once_per_file(results)
@@ -153,13 +156,9 @@ class Engine:
     def check_raw(self, raw: jsonload.RawInput, *, fhir_version: str = "auto", source: str = "-") -> Result:
         if raw.value is None:
             res = Result(source, raw.index, raw.line, None, None, version.normalize(fhir_version) or "R4")
-            for p in raw.problems:
-                itype, sev = _PROBLEM_TYPES.get(p.code, ("invalid", Severity.ERROR))
-                res.findings.append(
-                    _input_finding(
-                        p.code, p.text, None, severity=sev, issue_type=itype, diagnostics=p.diagnostics
-                    )
-                )
+            res.findings = self._configured(
+                [_input_finding(p.code, p.text, None, diagnostics=p.diagnostics) for p in raw.problems]
+            )
             return res
         return self.check_object(
             raw.value, fhir_version=fhir_version, source=source, index=raw.index, line=raw.line
@@ -187,27 +186,45 @@ class Engine:
                         "INP010",
                         found.conflict,
                         None,
-                        severity=Severity.INFORMATION,
                         issue_type="informational",
                         diagnostics=f"Elements that do not fit each version: {found.misfits}.",
                     )
                 )
         ver = ver or "R4"
         res = Result(source, index, line, rtype if isinstance(rtype, str) else None, rid, ver)
+        if rtype == "Bundle" and isinstance(value.get("entry"), list):
+            res.entries = len(value["entry"])
         if ver in version.UNSUPPORTED:
-            res.findings = [
-                _input_finding(
-                    "INP009",
-                    f"This is FHIR {version.label(ver)} content; fhirplugin checks FHIR R4, R4B and R5 only. "
-                    "Convert it to R4 or R5 (or give --fhir-version if the detection is wrong).",
-                    rtype if isinstance(rtype, str) else None,
-                    issue_type="not-supported",
-                )
-            ]
+            res.findings = self._configured(
+                [
+                    _input_finding(
+                        "INP009",
+                        f"This is FHIR {version.label(ver)} content; fhirplugin checks FHIR R4, R4B and R5 only. "
+                        "Convert it to R4 or R5 (or give --fhir-version if the detection is wrong).",
+                        rtype if isinstance(rtype, str) else None,
+                        issue_type="not-supported",
+                    )
+                ]
+            )
             return res
-        res.findings = self._check(value, ver, line) + notes
+        res.findings = self._configured(self._check(value, ver, line) + notes)
         res.findings.sort(key=Finding.sort_key)
         return res
+
+    def _configured(self, findings: list[Finding]) -> list[Finding]:
+        """Apply select/ignore/[severity] to the reader and structure findings (INP/STR), which the
+        reader makes by rule class; rule findings were graded by their configured rule already."""
+        if not (self._filter or self._regrade):
+            return findings
+        out = []
+        for f in findings:
+            if f.rule_id in self._reader_ids:
+                rule = self._reader_rules.get(f.rule_id)
+                if rule is None:
+                    continue  # not selected, or ignored
+                f.severity = rule.grade(f.severity)
+            out.append(f)
+        return out
 
     # ------------------------------------------------------------------ the work
     def _check(self, value: dict, ver: str, line: int | None = None) -> list[Finding]:
@@ -238,7 +255,6 @@ class Engine:
                     "checks Claim, ExplanationOfBenefit, ChargeItem, Procedure and ServiceRequest, alone, in a "
                     "Bundle, or in Parameters.",
                     rtype,
-                    severity=Severity.INFORMATION,
                     issue_type="informational",
                 )
             ]
@@ -249,8 +265,7 @@ class Engine:
             findings = []
         elif jsonload.too_deep(value, max_depth):
             p = jsonload.depth_problem(line, max_depth)
-            itype, sev = _PROBLEM_TYPES[p.code]
-            return [_input_finding(p.code, p.text, None, severity=sev, issue_type=itype)]
+            return [_input_finding(p.code, p.text, None)]
         else:
             findings = structure.validate_tree(value, ver, rtype, fast_first=False)
             if findings and self.settings.structure_scope == "checked":
@@ -262,7 +277,6 @@ class Engine:
                     "INP005",
                     "The Bundle has no entries: there is nothing to check.",
                     "Bundle",
-                    issue_type="required",
                 )
             )
             return findings
@@ -276,7 +290,6 @@ class Engine:
                     "The Parameters resource has no parameter named 'resource' holding the resource to "
                     "check.",
                     "Parameters",
-                    issue_type="required",
                 )
             )
             return findings
@@ -289,8 +302,6 @@ class Engine:
                     "STR004",
                     f"The {rtype} could not be read: its structure is not valid.",
                     rtype,
-                    severity=Severity.FATAL,
-                    issue_type="structure",
                     diagnostics=f"{type(exc).__name__}",
                 )
             )
@@ -302,12 +313,38 @@ class Engine:
                     f"The {rtype} holds no Claim, ExplanationOfBenefit, ChargeItem, Procedure or ServiceRequest: "
                     "no coding rule applied.",
                     rtype,
-                    severity=Severity.INFORMATION,
-                    issue_type="informational",
                 )
             )
         findings.extend(self.run_rules(sub))
+        if sub.missing:
+            gap = self._linked_data_missing(sub, rtype)
+            if gap is not None:
+                findings.append(gap)
         return _dedupe(findings)
+
+    def _linked_data_missing(self, sub: Submission, rtype: str) -> Finding | None:
+        """INP011: one information issue naming the rules that could not check what they read and
+        the references not found in the input (the CLI's counterpart of the service's 412)."""
+        types = {ref.split("/", 1)[0] for ref in sub.missing}
+        codes = RuleContext.of(sub, self.tx).cpt_codes
+        starved = [
+            rule.id
+            for rule, triggers in self._runners
+            if rule.needs & types and (triggers is None or not triggers.isdisjoint(codes))
+        ]
+        if not starved:
+            return None
+        refs = list(sub.missing)
+        shown = ", ".join(refs[:10]) + (f" and {len(refs) - 10} more" if len(refs) > 10 else "")
+        where = sorted({p for p in sub.missing.values() if p})
+        return _input_finding(
+            "INP011",
+            f"Not in the input: {shown}. {', '.join(starved)} could not check what "
+            f"{'it reads' if len(starved) == 1 else 'they read'} there; send the {rtype} with what it "
+            "references (a Bundle).",
+            where[0] if where else rtype,
+            diagnostics=f"Referenced from {', '.join(where) or rtype}.",
+        )
 
     def run_rules(self, sub: Submission) -> list[Finding]:
         ctx = RuleContext.of(sub, self.tx)
@@ -321,14 +358,12 @@ class Engine:
             except Exception as exc:
                 log.exception("rule %s failed", rule.id)
                 out.append(
-                    Finding(
-                        rule.id,
-                        Severity.FATAL,
-                        "exception",
+                    rule.make(
                         f"Rule {rule.id} could not run on this input; other rules ran.",
-                        [],
-                        f"{type(exc).__name__}: {exc}"[:300],
-                        rule.name,
+                        None,
+                        diagnostics=f"{type(exc).__name__}: {exc}"[:300],
+                        severity=Severity.FATAL,
+                        issue_type="exception",
                     )
                 )
         return out

@@ -216,6 +216,8 @@ class Submission:
     fhir_version: str = "R4"
     # every resource the reader indexed (a single resource, Bundle entries, Parameters resources), in order
     resources: list[RawResource] = field(default_factory=list)
+    # references to linked data (Procedure, Condition…) not found in the input: "Type/id" -> where
+    missing: dict[str, str] = field(default_factory=dict)
     _lines: list[ServiceLine] | None = field(default=None, repr=False, compare=False)
     _memo: dict | None = field(default=None, repr=False, compare=False)
 

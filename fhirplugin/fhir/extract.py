@@ -153,6 +153,8 @@ class Index:
     _standalone: tuple[list[ProcedureInfo], dict[str, list[ProcedureInfo]]] | None = field(
         default=None, repr=False
     )
+    # references the reader followed and did not find in the input: "Type/id" -> where referenced
+    missing: dict[str, str] = field(default_factory=dict)
 
     def add(self, resource: dict, path: str, full_url: str | None = None) -> None:
         loc = Located(resource, path)
@@ -179,7 +181,11 @@ class Index:
         # absolute URL ending in Type/id
         parts = reference.rstrip("/").split("/")
         if len(parts) >= 2:
-            return self.by_ref.get(f"{parts[-2]}/{parts[-1]}")
+            key = f"{parts[-2]}/{parts[-1]}"
+            found = self.by_ref.get(key)
+            if found is None and parts[-2] in LINKED_TYPES:
+                self.missing.setdefault(key, container.path if container is not None else "")
+            return found
         return None
 
     def of_type(self, rtype: str) -> list[Located]:
@@ -224,6 +230,12 @@ class Index:
                     by_code.setdefault(code, []).append(p)
             self._standalone = (procs, by_code)
         return self._standalone
+
+
+# resource types the rules read through a reference (a Claim line's Procedure, a diagnosis' Condition…)
+LINKED_TYPES = frozenset(
+    {"Procedure", "Condition", "ServiceRequest", "DiagnosticReport", "ImagingStudy", "Device", "DocumentReference"}
+)
 
 
 def _ref_str(ref) -> str | None:
@@ -854,6 +866,7 @@ def read_submission(top: dict, base: str, version: str) -> Submission:
             sub.cases.append(order_case(loc, idx))
     for case in sub.cases:
         case.subject = patient_of(idx, case.patient)
+    sub.missing = idx.missing
     return sub.seal()
 
 

@@ -96,6 +96,11 @@ def parse_document(
     except orjson.JSONDecodeError as exc:
         if "depth" in str(exc).lower() or "recursion" in str(exc).lower():
             raw.problems.append(depth_problem(line, max_depth))
+        elif what := not_text(data):
+            problem = _not_text_problem(what)
+            if line is not None:
+                problem.text = problem.text.replace("The input", f"Line {line}", 1)
+            raw.problems.append(problem)
         else:
             raw.problems.append(
                 InputProblem(
@@ -121,27 +126,95 @@ def parse_document(
     return raw
 
 
+_MAGIC = (
+    (b"%PDF", "a PDF file"),
+    (b"PK\x03\x04", "a ZIP file (or an Office document)"),
+    (b"\x1f\x8b", "a gzip file"),
+    (b"\x89PNG", "a PNG image"),
+    (b"\xff\xd8\xff", "a JPEG image"),
+    (b"GIF8", "a GIF image"),
+    (b"\xd0\xcf\x11\xe0", "an old Microsoft Office document"),
+    (b"\xff\xfe", "UTF-16 text (save it as UTF-8)"),
+    (b"\xfe\xff", "UTF-16 text (save it as UTF-8)"),
+)
+
+
+def not_text(data: bytes) -> str | None:
+    """What ``data`` looks like when it is not UTF-8 text ("a PDF file", "a binary file"), else None.
+
+    Only the first 64 KiB are looked at: enough to tell a document or an image from JSON, cheap on a
+    large NDJSON file. A NUL byte counts as binary (JSON text never holds one unescaped).
+    """
+    import codecs
+
+    head = data[:65536]
+    for magic, what in _MAGIC:
+        if head.startswith(magic):
+            return what
+    if b"\x00" in head:
+        return "a binary file"
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(head, final=len(data) <= len(head))
+    except UnicodeDecodeError:
+        return "a binary file or text in another encoding"
+    return None
+
+
+def _not_text_problem(what: str) -> InputProblem:
+    return InputProblem(
+        "INP001", f"The input is not UTF-8 text: it looks like {what}. FHIR JSON is UTF-8 text."
+    )
+
+
 def split_inputs(
     data: bytes,
     *,
     max_bytes: int = DEFAULT_MAX_BYTES,
     max_depth: int = DEFAULT_MAX_DEPTH,
     check_depth: bool = True,
+    ndjson: bool | None = None,
 ) -> list[RawInput]:
-    """Read a whole file: one JSON document, or NDJSON (one resource per line)."""
+    """Read a whole file: one JSON document, or NDJSON (one resource per line).
+
+    ``ndjson=True`` (a file named ``*.ndjson``) reads it line by line whatever its lines hold;
+    ``None`` guesses: NDJSON when the first line is a JSON object on its own, or when the whole
+    input is not one JSON document but another of its lines is a resource on its own (a broken first
+    line must not hide the good lines after it); otherwise one document.
+    """
     opts = {"max_bytes": max_bytes, "max_depth": max_depth, "check_depth": check_depth}
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
+    what = not_text(data)
+    if what:
+        return [RawInput(0, None, problems=[_not_text_problem(what)])]
     stripped = data.strip()
     if not stripped:
         return [RawInput(0, None, problems=[InputProblem("INP001", "The input is empty: no JSON found.")])]
+    if ndjson:
+        return list(iter_ndjson(data, **opts))
     lines = [ln for ln in stripped.split(b"\n") if ln.strip()]
-    if len(lines) > 1 and lines[0].strip().startswith(b"{") and lines[0].strip().endswith(b"}"):
-        # looks like NDJSON; confirm the first line stands alone as JSON
-        first = parse_document(lines[0], **opts)
-        if not any(p.code == "INP001" for p in first.problems):
+    if len(lines) > 1:
+        if _standalone_object(lines[0]):
             return list(iter_ndjson(data, **opts))
+        whole = parse_document(data, **opts)
+        if not any(p.code == "INP001" for p in whole.problems):
+            return [whole]
+        if any(_standalone_object(ln, resource=True) for ln in lines[1:]):
+            return list(iter_ndjson(data, **opts))
+        return [whole]
     return [parse_document(data, **opts)]
+
+
+def _standalone_object(line: bytes, *, resource: bool = False) -> bool:
+    """A line that is a whole JSON object (with a resourceType when ``resource``)."""
+    s = line.strip()
+    if not (s.startswith(b"{") and s.endswith(b"}")):
+        return False
+    try:
+        value = orjson.loads(s)
+    except orjson.JSONDecodeError:
+        return False
+    return isinstance(value, dict) and (not resource or "resourceType" in value)
 
 
 def iter_ndjson(

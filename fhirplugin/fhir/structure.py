@@ -87,25 +87,12 @@ def _finding(
     text: str,
     path: str,
     diagnostics: str | None = None,
-    severity: Severity = Severity.ERROR,
+    severity: Severity | None = None,
 ) -> Finding:
-    return Finding(
-        rule_id=rule,
-        severity=severity,
-        issue_type=code,
-        text=text,
-        expression=[path],
-        diagnostics=diagnostics,
-        rule_display=_DISPLAY.get(rule),
-    )
+    """A finding made by its rule class (the engine grades or drops it by the configuration)."""
+    from fhirplugin.rules import REGISTRY  # the rules import the reader; look them up when needed
 
-
-_DISPLAY = {
-    "STR001": "structure.invalid-value",
-    "STR002": "structure.required-missing",
-    "STR003": "structure.unknown-element",
-    "STR004": "structure.unparseable",
-}
+    return REGISTRY[rule].make(text, path, diagnostics=diagnostics, severity=severity, issue_type=code)
 
 
 def _describe(value) -> str:

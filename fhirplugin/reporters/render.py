@@ -7,6 +7,7 @@ import orjson
 
 from fhirplugin.engine import Result
 from fhirplugin.reporters import sarif, text
+from fhirplugin.reporters.fixes import record as fixes_record
 
 FORMATS = ("text", "json", "outcome", "sarif")
 
@@ -20,7 +21,13 @@ def result_record(r: Result) -> dict:
     if r.resource_id:
         rec["id"] = r.resource_id
     rec["fhirVersion"] = r.fhir_version
+    if r.entries is not None:
+        rec["entries"] = r.entries
     rec["outcome"] = r.outcome()
+    # the fix of issue i (same order as outcome.issue), as the CDS cards offer it
+    fixes = [{"issue": i, **rec_fix} for i, f in enumerate(r.findings) if (rec_fix := fixes_record(f.fix))]
+    if fixes:
+        rec["fixes"] = fixes
     return rec
 
 

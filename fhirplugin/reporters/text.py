@@ -7,6 +7,7 @@ from typing import TextIO
 
 from fhirplugin.engine import Result
 from fhirplugin.findings import Severity
+from fhirplugin.reporters.fixes import describe
 
 STYLE = {
     Severity.FATAL: "bold red",
@@ -18,10 +19,32 @@ STYLE = {
 
 def _title(r: Result) -> str:
     where = r.source + (f":{r.line}" if r.line is not None else "")
-    what = r.resource_type or "input"
+    if r.resource_type is None:
+        return f"{where} (not read as FHIR)"  # no version to speak of: nothing could be read
+    what = r.resource_type
     if r.resource_id:
         what += f"/{r.resource_id}"
     return f"{where} {what} (FHIR {r.fhir_version})"
+
+
+def checked(results: Sequence[Result]) -> str:
+    """What was checked, by type: "1 Bundle (10 entries)", "2 Claims, 1 input not read as FHIR"."""
+    counts: dict[str, list[int]] = {}
+    for r in results:
+        key = r.resource_type or ""
+        n = counts.setdefault(key, [0, 0])
+        n[0] += 1
+        n[1] += r.entries or 0
+    parts = []
+    for rtype, (n, entries) in counts.items():
+        if not rtype:
+            parts.append(f"{n} input{'s' if n != 1 else ''} not read as FHIR")
+            continue
+        part = f"{n} {rtype}{'s' if n != 1 else ''}"
+        if rtype == "Bundle":
+            part += f" ({entries} entr{'y' if entries == 1 else 'ies'})"
+        parts.append(part)
+    return ", ".join(parts) or "nothing"
 
 
 def write(results: Sequence[Result], out: TextIO, *, color: bool | None = None) -> None:
@@ -45,5 +68,8 @@ def write(results: Sequence[Result], out: TextIO, *, color: bool | None = None) 
             console.print(f"      {escape(f.text)}")
             if f.diagnostics:
                 console.print(f"      [dim]{escape(f.diagnostics)}[/dim]")
+            fix = describe(f.fix)
+            if fix:
+                console.print(f"      [green]fix:[/green] {escape(fix)}")
     summary = ", ".join(f"{n} {s.value}" for s, n in counts.items() if n) or "no issues"
-    console.print(f"{len(results)} resource(s) checked: {summary}")
+    console.print(f"{checked(results)} checked: {summary}")

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
 from fhirplugin.findings import Finding, Severity
+from fhirplugin.rules.wording import plain, plain_doc
 
 if TYPE_CHECKING:
     from fhirplugin.fhir.case import Submission
@@ -55,6 +56,9 @@ class Rule:
     restates_ptp: ClassVar[Callable[[], Iterable[tuple[str, str]]] | None] = None
     restates_mue: ClassVar[Callable[[], Iterable[str]] | None] = None
     restates_aoc: ClassVar[Callable[[], Iterable[str]] | None] = None
+    # resource types this rule reads through references (a line's Procedure, a diagnosis' Condition);
+    # when one is referenced but not in the input, the engine says the rule could not check it (INP011)
+    needs: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, severity: Severity | None = None) -> None:
         self.effective_severity = severity or self.severity
@@ -87,32 +91,54 @@ class Rule:
         A configured severity override replaces the rule's default, and scales a per-finding
         downgrade the same way (a warning from an error rule stays one step below the override).
         """
-        sev = severity or self.severity
-        if self.effective_severity is not self.severity:
-            sev = self.effective_severity if sev is self.severity else sev
+        sev = self.grade(severity or self.severity)
         if unverified:
-            note = "Rests on a fact not verified against the official source (tagged memory/inference)."
+            note = "Rests on a fact not verified against the official source (recalled or inferred)."
             diagnostics = f"{diagnostics} {note}" if diagnostics else note
+        f = self.make(text, expression, diagnostics=diagnostics, severity=sev, issue_type=issue_type)
+        f.fix = fix
+        f.unverified = unverified
+        return f
+
+    def grade(self, severity: Severity) -> Severity:
+        """The severity a finding of this rule gets under the configuration: the rule's default
+        becomes the configured ``[severity]``; a per-finding downgrade stays as it is."""
+        if self.effective_severity is not self.severity and severity is self.severity:
+            return self.effective_severity
+        return severity
+
+    @classmethod
+    def make(
+        cls,
+        text: str,
+        expression: str | list[str] | None,
+        *,
+        diagnostics: str | None = None,
+        severity: Severity | None = None,
+        issue_type: str | None = None,
+    ) -> Finding:
+        """A finding of this rule class at its default severity, for the reader and structure checks,
+        which run before the engine's configured rules exist; the engine grades (and drops) them by
+        the configuration afterwards (:meth:`grade`)."""
         exprs = [expression] if isinstance(expression, str) else list(expression or [])
         return Finding(
-            rule_id=self.id,
-            severity=sev,
-            issue_type=issue_type or self.issue_type,
-            text=text,
+            rule_id=cls.id,
+            severity=severity or cls.severity,
+            issue_type=issue_type or cls.issue_type,
+            text=plain(text) or "",
             expression=exprs,
-            diagnostics=diagnostics,
-            rule_display=self.name,
-            fix=fix,
-            unverified=unverified,
+            diagnostics=plain(diagnostics),  # source keys of the tables -> titles a reader can find
+            rule_display=cls.name,
         )
 
     @classmethod
     def doc_sections(cls) -> dict[str, str]:
-        return parse_doc_sections(cls.__doc__ or "")
+        """The docstring's sections as plain text (what `fhirplugin rules ID` and the cards show)."""
+        return {k: plain_doc(v) for k, v in parse_doc_sections(cls.__doc__ or "").items()}
 
     @classmethod
     def summary(cls) -> str:
-        return (cls.__doc__ or "").strip().splitlines()[0].strip() if cls.__doc__ else ""
+        return plain_doc((cls.__doc__ or "").strip().splitlines()[0].strip()) if cls.__doc__ else ""
 
 
 def parse_doc_sections(doc: str) -> dict[str, str]:
@@ -149,6 +175,9 @@ class Registry:
 
     def get(self, rule_id: str) -> type[Rule] | None:
         return self._rules.get(rule_id.upper())
+
+    def __getitem__(self, rule_id: str) -> type[Rule]:
+        return self._rules[rule_id.upper()]
 
     def all(self) -> list[type[Rule]]:
         return [self._rules[k] for k in sorted(self._rules)]

@@ -19,8 +19,9 @@ from fhirplugin import __version__
 from fhirplugin.config import Settings, load_settings
 from fhirplugin.engine import Engine
 from fhirplugin.fhir import jsonload
-from fhirplugin.service import cds, errors, fhir_routes, logsafe, rulepages, tryit
+from fhirplugin.service import cds, docs, errors, fhir_routes, logsafe, rulepages, tryit
 from fhirplugin.service.errors import ServiceError
+from fhirplugin.service.examples import FEEDBACK_EXAMPLE, cds_examples
 from fhirplugin.service.hooks import SERVICES
 from fhirplugin.service.limits import BodyLimit
 
@@ -92,63 +93,6 @@ def _service(service_id: str):
     return svc
 
 
-_CDS_EXAMPLE = {
-    "hook": "dev.fhirplugin.charge-entry",
-    "hookInstance": "d1577c69-dfbe-44ad-ba6d-3e05e953b2ea",
-    "context": {
-        "userId": "Practitioner/example",
-        "patientId": "example",
-        "draftClaims": {
-            "resourceType": "Bundle",
-            "type": "collection",
-            "entry": [
-                {
-                    "resource": {
-                        "resourceType": "Claim",
-                        "id": "c1",
-                        "status": "draft",
-                        "type": {
-                            "coding": [
-                                {
-                                    "system": "http://terminology.hl7.org/CodeSystem/claim-type",
-                                    "code": "professional",
-                                }
-                            ]
-                        },
-                        "use": "claim",
-                        "patient": {"reference": "Patient/example"},
-                        "created": "2026-01-15",
-                        "provider": {"reference": "Practitioner/example"},
-                        "priority": {"coding": [{"code": "normal"}]},
-                        "insurance": [
-                            {"sequence": 1, "focal": True, "coverage": {"reference": "Coverage/example"}}
-                        ],
-                        "item": [
-                            {
-                                "sequence": 1,
-                                "productOrService": {
-                                    "coding": [{"system": "http://www.ama-assn.org/go/cpt", "code": "49407"}]
-                                },
-                                "servicedDate": "2026-01-15",
-                                "quantity": {"value": 1},
-                            },
-                            {
-                                "sequence": 2,
-                                "productOrService": {
-                                    "coding": [{"system": "http://www.ama-assn.org/go/cpt", "code": "76942"}]
-                                },
-                                "servicedDate": "2026-01-15",
-                                "quantity": {"value": 1},
-                            },
-                        ],
-                    }
-                }
-            ],
-        },
-    },
-}
-
-
 def create_app(
     settings: Settings | None = None,
     *,
@@ -169,7 +113,10 @@ def create_app(
             "dev.fhirplugin.charge-entry), rule pages (/rules), a try-it page (/try) and FHIR "
             "`$validate`. Every error answer is a FHIR OperationOutcome."
         ),
+        docs_url=None,  # served offline by fhirplugin.service.docs
+        redoc_url=None,
     )
+    docs.install(app)
     app.state.settings = settings
     app.state.engine = engine
     app.state.bind_host = bind_host
@@ -211,7 +158,7 @@ def create_app(
         openapi_extra={
             "requestBody": {
                 "required": True,
-                "content": {"application/json": {"schema": {"type": "object"}, "example": _CDS_EXAMPLE}},
+                "content": {"application/json": {"schema": {"type": "object"}, "examples": cds_examples()}},
             }
         },
         responses={
@@ -241,7 +188,16 @@ def create_app(
         )
         return JSONResponse(answer)
 
-    @app.post("/cds-services/{service_id}/feedback", tags=["cds-hooks"])
+    @app.post(
+        "/cds-services/{service_id}/feedback",
+        tags=["cds-hooks"],
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": {"type": "object"}, "example": FEEDBACK_EXAMPLE}},
+            }
+        },
+    )
     async def feedback(request: Request, service_id: str, claims=Depends(authorize)) -> JSONResponse:
         """CDS Hooks feedback: each item stored once (resending is harmless)."""
         from fhirplugin.service.feedback import FeedbackError

@@ -96,6 +96,8 @@ def capability_statement(ver: str) -> dict:
 
 
 def install(app: FastAPI, engine: Engine, settings: Settings) -> None:
+    from fhirplugin.service.examples import validate_examples
+
     @app.get("/fhir/metadata", tags=["fhir"])
     def metadata(request: Request) -> Response:
         """CapabilityStatement naming the ``$validate`` operations and the profiles (R4 unless Accept asks R5)."""
@@ -109,21 +111,7 @@ def install(app: FastAPI, engine: Engine, settings: Settings) -> None:
             "requestBody": {
                 "required": True,
                 "content": {
-                    "application/fhir+json": {
-                        "schema": {"type": "object"},
-                        "example": {
-                            "resourceType": "ServiceRequest",
-                            "status": "draft",
-                            "intent": "order",
-                            "subject": {"reference": "Patient/p1"},
-                            "code": {
-                                "coding": [{"system": "http://www.ama-assn.org/go/cpt", "code": "49411"}]
-                            },
-                            "bodySite": [
-                                {"coding": [{"system": "http://snomed.info/sct", "code": "41216001"}]}
-                            ],
-                        },
-                    }
+                    "application/fhir+json": {"schema": {"type": "object"}, "examples": validate_examples()}
                 },
             }
         },

@@ -48,6 +48,7 @@ def run(
         log.warning("no trusted issuers and --insecure: accepting UNAUTHENTICATED calls on %s", host)
     else:
         log.warning("no trusted issuers: accepting unauthenticated calls, loopback only (%s)", host)
+    log.info("CDS Hooks feedback is stored in %s", Path(settings.service.feedback_db).resolve())
     if workers > 1:
         os.environ["FHIRPLUGIN_BIND_HOST"] = host
         os.environ["FHIRPLUGIN_INSECURE"] = "1" if insecure else "0"

@@ -140,7 +140,9 @@ def test_openapi_documents_the_endpoints(client):
     ):
         assert path in spec["paths"]
     body = spec["paths"]["/cds-services/{service_id}"]["post"]["requestBody"]
-    assert body["content"]["application/json"]["example"]["hook"].endswith(".charge-entry")
+    examples = body["content"]["application/json"]["examples"]  # one per service, its own hook's request
+    assert examples["dev.fhirplugin.charge-entry"]["value"]["hook"].endswith(".charge-entry")
+    assert examples["fhirplugin-order-sign"]["value"]["hook"] == "order-sign"
 
 
 @pytest.mark.parametrize("claim_as", ["ExplanationOfBenefit", "ChargeItem"])

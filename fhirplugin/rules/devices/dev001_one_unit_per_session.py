@@ -53,11 +53,12 @@ class OneUnitPerSession(Rule):
         Set the units to 1 (fix ``set-units``), or delete the extra line or order (fix ``delete-line``).
         Document the number of devices in the procedure note instead.
     Source:
-        CPT descriptors of 49411 and 49412, "single or multiple" (coding-rules reference §4.3, [V]);
-        seeds 002_8dafaa6a1b2c017b and 004_77778cb5e6510739.
+        CPT code descriptors of 49411 and 49412 (Surgery: Digestive System, abdomen, peritoneum and
+        omentum), "single or multiple" devices; the CPT 49411 code page and an overview of 49411.
     """
 
     id = "DEV001"
+    needs = frozenset({"Procedure", "Device"})
     name = "devices.one-unit-per-session"
     family = "devices"
     triggers = staticmethod(device_codes)

@@ -36,13 +36,14 @@ class SiteDecidesCode(Rule):
         Replace the code with the one the site and approach call for (a single expected code comes with a
         replace-code fix), or correct the documented site, approach or diagnosis if it is wrong.
     Source:
-        CPT descriptors of 49411, 49412, 55876, 32553, 31626 and the 49327 cross-references (coding-rules
-        reference §4.3 [V]/[V-3p]; §6b: C61 → 55876 [V]); SNOMED CT sites §7.2; seed 004_77778cb5e6510739
-        (official descriptor: prostate excepted). Mappings tagged [I]/[M] in the ConceptMap make the
-        finding unverified.
+        CPT code descriptors of 49411, 49412, 55876 (prostate), 32553 (intrathoracic) and 31626
+        (endobronchial), and the 49327 (laparoscopic) cross-reference; ICD-10-CM C61 for prostate
+        targets; SNOMED CT body structures; the CPT 49411 code page. Site mappings marked unverified in
+        the ConceptMap make the finding unverified.
     """
 
     id = "DEV002"
+    needs = frozenset({"Procedure"})
     name = "devices.site-decides-code"
     family = "devices"
     triggers = staticmethod(device_codes)

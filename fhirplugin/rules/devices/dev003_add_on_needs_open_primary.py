@@ -50,13 +50,14 @@ class AddOnNeedsOpenPrimary(Rule):
         placed through the skin, report 49411 instead. With both 49411 and 49412, keep the one that matches
         the documented approach: the fix deletes 49411 when an open primary is in the session, else 49412.
     Source:
-        49412 add-on, open approach (coding-rules reference §4.3 [V], §5 ZZZ [V-3p], §3.2 AOC edits
-        [V-3p]); the 49327/49412/49411 cross-references (§4.3 [V-3p]); the list of allowed primary codes
-        for 49412 was not obtained, so the open-primary criteria are partly inference ([I]/[M] rows make
-        the finding unverified).
+        CPT code descriptor of add-on code 49412 (open approach, with the primary procedure); CMS
+        Physician Fee Schedule global period ZZZ for 49412; CMS NCCI add-on code edits; the 49327, 49412
+        and 49411 cross-references. The list of primary codes CMS allows for 49412 was not available, so
+        the open-primary criteria are partly inferred (such rows make the finding unverified).
     """
 
     id = "DEV003"
+    needs = frozenset({"Procedure"})
     name = "devices.add-on-open-primary"
     family = "devices"
     triggers = staticmethod(device_codes)

@@ -51,9 +51,9 @@ class GuidanceIncluded(Rule):
         Remove the guidance line or order (fix ``delete-line``). Keep it only if the guidance served another,
         separately reportable procedure; then add the fitting modifier and document it.
     Source:
-        49412 descriptor, imaging guidance included (coding-rules reference §4.3, [V] S-GENHEALTH);
-        guidance reported separately with 49411 (§4.3, CPT parenthetical recalled [M]; §3.2 [I]); NCCI
-        PTP modifier indicators (§1.5, [V]).
+        CPT code descriptor of 49412 (imaging guidance included); CPT guidance that imaging guidance
+        is reported separately with 49411 (from memory, unverified); CMS NCCI PTP edits and their modifier
+        indicators (NCCI Policy Manual, chapter I).
     """
 
     id = "DEV004"

@@ -31,12 +31,13 @@ class NeoplasmDiagnosis(Rule):
         Point the line to the neoplasm the markers target (e.g. ``C25.0`` head of pancreas, ``C78.7``
         liver metastasis, ``C48.0`` retroperitoneum).
     Source:
-        Coding-rules reference §6b (ICD-10-CM April 2026 codes [V] S-ICD; their suitability for
-        49411/49412 is an inference [I], so findings say unverified); seed 002_8dafaa6a1b2c017b (typical
-        targets: hepatic metastasis, pancreatic tumour, pelvic sarcoma).
+        ICD-10-CM April 2026 (neoplasm chapter C00-D49, secondary neoplasms C77-C79); that these
+        diagnoses support 49411/49412 is an inference, so findings say unverified; an overview of CPT
+        49411 (typical targets: hepatic metastasis, pancreatic tumour, pelvic sarcoma).
     """
 
     id = "DEV005"
+    needs = frozenset({"Condition"})
     name = "devices.neoplasm-diagnosis"
     family = "devices"
     triggers = staticmethod(device_codes)

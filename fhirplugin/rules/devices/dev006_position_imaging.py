@@ -30,11 +30,12 @@ class PositionImaging(Rule):
         Link the post-placement imaging (ImagingStudy or DiagnosticReport) to the Procedure, or attach it
         to the claim as supportingInfo.
     Source:
-        Seed 002_8dafaa6a1b2c017b (post-placement imaging documents the marker position); seed
-        004_77778cb5e6510739 (positioning verified by radiographic imaging).
+        An overview of CPT 49411 (post-placement imaging documents the marker position); the CPT 49411
+        code page (positioning confirmed by imaging).
     """
 
     id = "DEV006"
+    needs = frozenset({"Procedure", "DiagnosticReport", "ImagingStudy"})
     name = "devices.position-imaging"
     family = "devices"
     triggers = staticmethod(device_codes)

@@ -54,8 +54,9 @@ class GuidanceIncluded(Rule):
         Remove the guidance line (or the guidance order). Keep it only if the guidance served another,
         separately reportable procedure, add the fitting modifier and document it.
     Source:
-        CPT instructions for 10030 and 49405–49407 (coding-rules reference §4.1, [V]); seed
-        000_fd25ab081c3e8cfb; NCCI PTP modifier indicators (§1.5, [V]).
+        CPT guidance for image-guided fluid collection drainage by catheter (10030, 49405-49407:
+        imaging guidance included, 75989, 76942, 77002, 77003, 77012 and 77021 not reported with them);
+        CMS NCCI PTP edits and their modifier indicators (NCCI Policy Manual, chapter I).
     """
 
     id = "DRN001"

@@ -50,11 +50,12 @@ class UnitsVsCollections(Rule):
         Report one unit per separate collection drained with its own catheter; if a second collection was
         drained, document it (its site and catheter) on the Procedure.
     Source:
-        CPT instructions for 10030 and 49405–49407: one unit per collection with a separate catheter
-        (coding-rules reference §4.1, [V]); seed 000_fd25ab081c3e8cfb.
+        CPT guidance for image-guided fluid collection drainage by catheter (10030, 49405-49407): one
+        unit per collection drained with a separate catheter.
     """
 
     id = "DRN002"
+    needs = frozenset({"Procedure"})
     name = "drainage.units-vs-collections"
     family = "drainage"
     triggers = staticmethod(drainage_codes)

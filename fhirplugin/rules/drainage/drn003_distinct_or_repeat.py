@@ -50,11 +50,13 @@ class DistinctOrRepeat(Rule):
         Add XS (or 59) to the line for the second collection, or 76/77 when the same drainage was repeated;
         document the separate site or the repeat.
     Source:
-        CPT instructions (one unit per collection with its own catheter, §4.1 [V]); CMS modifier guidance
-        for 59/X{EPSU} and 76/77 (coding-rules reference §1.6 and §2.2, [V]); seed 000_fd25ab081c3e8cfb.
+        CPT guidance for image-guided fluid collection drainage (one unit per collection with its own
+        catheter); NCCI Policy Manual, chapter I (modifiers 59 and XE, XS, XP, XU); CPT Appendix A
+        (modifiers 76 and 77).
     """
 
     id = "DRN003"
+    needs = frozenset({"Procedure"})
     name = "drainage.distinct-or-repeat-modifier"
     family = "drainage"
     triggers = staticmethod(drainage_codes)

@@ -40,12 +40,13 @@ class SiteApproachCode(Rule):
         Replace the code with the one the site and approach call for (a single expected code comes with a
         replace-code fix), or correct the documented site/approach if it is wrong.
     Source:
-        CPT descriptors and cross-references of 10030, 49405–49407 (coding-rules reference §4.1, [V]/[V-3p]);
-        SNOMED CT sites §7.2; seed 000_fd25ab081c3e8cfb. Site-to-class mappings tagged [I]/[M] in the
-        ConceptMap make the finding unverified.
+        CPT code descriptors and cross-references of 10030 (soft tissue), 49405 (visceral), 49406
+        (peritoneal or retroperitoneal, percutaneous) and 49407 (transvaginal or transrectal); SNOMED CT
+        body structures. Site mappings marked unverified in the ConceptMap make the finding unverified.
     """
 
     id = "DRN004"
+    needs = frozenset({"Procedure"})
     name = "drainage.site-approach-code"
     family = "drainage"
     triggers = staticmethod(drainage_codes)

@@ -44,11 +44,12 @@ class CatheterLeftInPlace(Rule):
         Document the catheter left in place (focalDevice with action implanted), or, if none stayed,
         replace the drainage code by the aspiration code and bill the needle guidance with it.
     Source:
-        CPT guidance for catheter drainage, as explained by MedLearn and RACmonitor citing ACR Clinical
-        Examples in Radiology (coding-rules reference §4.1, [V]); seed 000_fd25ab081c3e8cfb.
+        CPT guidance for catheter drainage (an indwelling catheter left at the end of the session),
+        as explained in ACR Clinical Examples in Radiology, Spring 2015.
     """
 
     id = "DRN005"
+    needs = frozenset({"Procedure", "Device"})
     name = "drainage.catheter-left-in-place"
     family = "drainage"
     triggers = staticmethod(drainage_codes)

@@ -32,12 +32,13 @@ class MedicalNecessity(Rule):
         Point the line to the diagnosis of the collection drained (e.g. ``K65.1`` peritoneal abscess,
         ``K68.19`` retroperitoneal abscess, ``L02.211`` abdominal-wall abscess).
     Source:
-        Seed 000_fd25ab081c3e8cfb (medical necessity); ICD-10-CM April 2026 codes of the coding-rules
-        reference §6a ([V] codes; their mapping to the drainage codes is an inference, so findings say
-        unverified).
+        CPT code descriptors of 10030 and 49405-49407 (abscess, hematoma, seroma, lymphocele, cyst);
+        ICD-10-CM April 2026. That these diagnoses support the drainage codes is an inference, so
+        findings say unverified.
     """
 
     id = "DRN006"
+    needs = frozenset({"Condition"})
     name = "drainage.medical-necessity"
     family = "drainage"
     triggers = staticmethod(drainage_codes)

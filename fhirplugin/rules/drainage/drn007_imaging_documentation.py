@@ -27,10 +27,12 @@ class ImagingDocumentation(Rule):
         Link the DiagnosticReport or ImagingStudy of the guided drainage to the Procedure, or attach it to
         the claim as supportingInfo.
     Source:
-        Seed 000_fd25ab081c3e8cfb (accurate imaging documentation supports medical necessity).
+        CPT 49407 guidance (accurate imaging documentation supports medical necessity); CPT
+        Radiology guidelines for imaging guidance.
     """
 
     id = "DRN007"
+    needs = frozenset({"Procedure", "DiagnosticReport", "ImagingStudy", "DocumentReference"})
     name = "drainage.imaging-documentation"
     family = "drainage"
     triggers = staticmethod(drainage_codes)

@@ -25,6 +25,7 @@ class IcdInvalid(Rule):
     """
 
     id = "GEN003"
+    needs = frozenset({"Condition"})
     name = "generic.icd10cm-invalid"
     issue_type = "code-invalid"
 

@@ -24,6 +24,7 @@ class DanglingDiagnosisPointer(Rule):
     """
 
     id = "GEN004"
+    needs = frozenset({"Condition"})
     name = "generic.diagnosis-pointer"
     issue_type = "value"
 

@@ -22,7 +22,8 @@ class FiftyNineWithX(Rule):
     Fix:
         Keep the X modifier that describes the circumstance (XS for a separate site) and remove 59.
     Source:
-        CMS MLN / NCCI Policy Manual Ch. I (X{EPSU} modifiers); reference coding-rules §1.6 [V].
+        NCCI Policy Manual, chapter I (modifiers 59 and XE, XS, XP, XU); CMS MLN fact sheet on
+        modifier 59 and the X modifiers.
     """
 
     id = "GEN007"

@@ -333,3 +333,30 @@ class Unparseable(ReaderCheck):
     name = "structure.unparseable"
     severity = Severity.FATAL
     issue_type = "structure"
+
+
+@register
+class LinkedDataMissing(ReaderCheck):
+    """Rules could not check part of the input: the data they read is referenced but not included.
+
+    What it checks:
+        Every Procedure, Condition, ServiceRequest, DiagnosticReport, ImagingStudy, Device or
+        DocumentReference that a submitted resource references is in the input, when a rule that
+        would have run reads it.
+    Why:
+        A claim whose Procedures are missing cannot be checked for units against the documented
+        collections, or for the code the documented site calls for; saying nothing would read as a
+        clean result. The service answers 412 for the same gap.
+    Example:
+        A lone Claim for 49406 whose line points to Procedure/p1, sent without that Procedure.
+    Fix:
+        Send a Bundle holding the Claim and every resource it references (or use the CDS Hooks
+        service, which reads them from prefetch or the FHIR server).
+    Source:
+        FHIR Bundle and Reference (resolving references inside a Bundle); CDS Hooks 2.0 prefetch.
+    """
+
+    id = "INP011"
+    name = "input.linked-data-missing"
+    severity = Severity.INFORMATION
+    issue_type = "incomplete"
