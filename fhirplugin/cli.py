@@ -222,10 +222,10 @@ def rules(
         out.print(
             f"[bold]{cls.id}[/bold] {cls.name}  ({cls.severity.value}, {cls.issue_type}, family {cls.family})"
         )
-        out.print(cls.summary())
+        out.print(cls.summary(), markup=False)
         for section, body in cls.doc_sections().items():
             out.print(f"\n[bold]{section}[/bold]")
-            out.print(body)
+            out.print(body, markup=False)  # the docs are plain text: "[severity]" is not markup
         return
     table = Table(title="fhirplugin rules", show_lines=False)
     for col in ("id", "severity", "family", "name", "summary"):
@@ -270,11 +270,13 @@ def hook(
 
     Exit codes: 0 no critical card; 1 at least one critical card; 2 the request failed.
     """
+    from fhirplugin.batch import Source
     from fhirplugin.service.hookclient import HookError, render, send
 
     settings = _settings(config)
     try:
-        answer = send(name, _read(file), url=url, settings=settings)
+        source = Source(file, None, None) if file == "-" else Source(file, Path(file), None)
+        answer = send(name, _read(source), url=url, settings=settings)
     except OSError as exc:
         err.print(f"fhirplugin: cannot read {file}: {getattr(exc, 'strerror', None) or exc}")
         raise typer.Exit(2) from None

@@ -28,11 +28,20 @@ def _load(name: str) -> dict | None:
 @cache
 def cds_examples() -> dict[str, dict]:
     """OpenAPI ``examples`` for ``POST /cds-services/{service_id}``, one per service (keyed by its id)."""
+    from fhirplugin.service.tryit import EXAMPLES, example_request
+
     out = {}
     for sid, name in CDS_FILES.items():
         body = _load(f"cds-hooks/{name}")
         if body is not None:
             out[sid] = {"summary": f"{body.get('hook')} request for {sid}", "value": body}
+    # a service with no request file of its own: the try-it page's example, wrapped as its hook's request
+    for ex in EXAMPLES:
+        if ex.service not in out and (body := example_request(ex.name)) is not None:
+            out[ex.service] = {
+                "summary": f"{body.get('hook')} request for {ex.service}: {ex.title}",
+                "value": body,
+            }
     return out
 
 

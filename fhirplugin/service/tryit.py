@@ -49,13 +49,13 @@ EXAMPLES = (
         "guidance-order-sign",
         "Drainage order with a separate imaging-guidance order (order-sign)",
         "fhirplugin-order-sign",
-        "hooks/order-sign.json",
+        "cds-hooks/order-sign-drainage.json",
     ),
     Example(
         "clean-order-sign",
         "A clean order, with the opt-in no-problems card (order-sign)",
         "fhirplugin-order-sign",
-        "hooks/clean-order-sign.json",
+        "cds-hooks/order-sign-clean.json",
     ),
     Example(
         "devices-order-dispatch",

@@ -14,8 +14,8 @@ from test_server_process import _free_port, server  # noqa: F401 - the real `fhi
 from fhirplugin.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
-ORDER_SIGN = str(ROOT / "examples" / "hooks" / "order-sign.json")
-CLEAN = str(ROOT / "examples" / "hooks" / "clean-order-sign.json")
+ORDER_SIGN = str(ROOT / "examples" / "cds-hooks" / "order-sign-drainage.json")
+CLEAN = str(ROOT / "examples" / "cds-hooks" / "order-sign-clean.json")
 DRAINAGE = str(ROOT / "examples" / "drainage" / "bundle.json")
 
 
@@ -119,6 +119,6 @@ def test_remote_errors_exit_2(server):  # noqa: F811
     base, _, _ = server
     r = _cli("hook", "order-sign", DRAINAGE, "--url", f"http://127.0.0.1:{_free_port()}")
     assert r.returncode == 2 and "cannot reach" in r.stderr
-    bad = ROOT / "examples" / "hooks" / "order-sign.json"
+    bad = ROOT / "examples" / "cds-hooks" / "order-sign-drainage.json"
     r = _cli("hook", "order-select", str(bad), "--url", base)  # an order-sign request sent to order-select
     assert r.returncode == 2 and "HTTP 400" in r.stderr and "(hook)" in r.stderr

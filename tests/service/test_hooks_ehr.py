@@ -419,4 +419,6 @@ def test_charge_entry_with_only_charge_items_answers_200(client):
     ]
     r = client.post(CHARGE, json=body)
     assert r.status_code == 200, r.text
-    assert all(c["indicator"] == "info" for c in r.json()["cards"])
+    # the ChargeItem is read as a charge line: its 49407 without a diagnosis gets the drainage warning
+    cards = r.json()["cards"]
+    assert [(c["indicator"], c["source"]["topic"]["code"]) for c in cards] == [("warning", "DRN006")]

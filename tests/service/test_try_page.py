@@ -186,7 +186,7 @@ def test_pasted_bundle_is_wrapped_for_the_chosen_hook(page):
     summaries = page.locator("#cards .card .summary").all_inner_texts()
     assert any(s.startswith("DEV002:") for s in summaries)
     page.check("#noProblemsCard")
-    page.fill("#input", (ROOT / "examples" / "hooks" / "clean-order-sign.json").read_text())
+    page.fill("#input", (ROOT / "examples" / "cds-hooks" / "order-sign-clean.json").read_text())
     page.click("#run")
     page.wait_for_selector("#cards .card.info")
     assert "No CPT coding problems found" in page.inner_text("#cards")
