@@ -370,17 +370,18 @@ class Engine:
 
 
 def prebuild(types: Iterable[str] = PREBUILD_TYPES, versions: Iterable[str] = ("R4", "R5")) -> None:
-    """Build now what checking these resource types needs (fhir.resources models, fast-path tables,
-    version tables, the built-in profiles), so the first EOB or ChargeItem met mid-batch does not stall
-    a worker for seconds. Per process; a forked worker inherits what its parent built."""
+    """Build now what checking these resource types needs (the fast-path and version tables, from the
+    compiled cache of :mod:`fhirplugin.fhir.compiled` or else from the fhir.resources models; the
+    built-in profiles), so the first EOB or ChargeItem met mid-batch does not stall a worker. Per
+    process; a forked worker inherits what its parent built."""
     from fhirplugin.profiles import ProfileRegistry
 
     types = tuple(types)
-    ProfileRegistry.builtin()  # the profiles PRF001/PRF002 read (their models are built on load)
+    ProfileRegistry.builtin()  # the profiles PRF001/PRF002 read
     version.prebuild(types)
     for ver in versions:
         for rtype in types:
-            if structure.model_class(rtype, ver) is not None:
+            if structure.is_type(rtype, ver):
                 fast.prebuild(rtype, ver)
 
 

@@ -23,7 +23,7 @@ import re
 import types
 import typing
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, lru_cache
 
 VERSIONS = ("R4", "R4B", "R5")
 UNSUPPORTED = ("STU3", "DSTU2")
@@ -76,12 +76,22 @@ def _profile_version(url: str) -> str | None:
 
 
 # ------------------------------------------------------------------------------ model tables
-# element alias -> (kind, many, child): kind "p" primitive, "c" complex (child: model class), "r" resource
+# element alias -> (kind, many, child): kind "p" primitive, "c" complex, "r" resource, "?" unknown.
+# R4 and R5 read the fast check's tables (fhirplugin.fhir.fast, compiled and cached by
+# fhirplugin.fhir.compiled, so detection imports no model); STU3 reads the STU3 model classes.
 _Spec = tuple[str, bool, object]
 _MODEL_SETS = ("STU3", "R4", "R5")  # fhir.resources packages: STU3, R4B (used for R4 and R4B), R5
 
 
-@cache
+@lru_cache(maxsize=2048)  # type names come from the input: remember a bounded number
+def _rt(rtype: str, mset: str):
+    """The fast check's table of a resource type in R4 or R5 (None: no such type there)."""
+    from fhirplugin.fhir import fast
+
+    return fast._resource_table(rtype, mset)
+
+
+@lru_cache(maxsize=2048)
 def _model(rtype: str, mset: str):
     try:
         if mset == "R5":
@@ -121,9 +131,20 @@ def _spec(annotation) -> _Spec:
 
 
 @cache
-def _table(cls) -> dict[str, _Spec]:
+def _table(handle) -> dict[str, _Spec]:
+    """Element specs of a fast-check table (R4/R5) or of a model class (STU3)."""
+    from fhirplugin.fhir import fast
+
     out: dict[str, _Spec] = {}
-    for name, f in cls.model_fields.items():
+    if isinstance(handle, fast._Table):
+        kinds = {fast._PRIM: "p", fast._CPLX: "c", fast._RES: "r"}
+        for alias, (kind, many, arg, _group) in handle.fields.items():
+            if alias == "resourceType" or alias[:1] == "_":
+                continue
+            k = kinds.get(kind, "?")
+            out[alias] = (k, many, arg if k == "c" else None)
+        return out
+    for name, f in handle.model_fields.items():
         if name == "fhir_comments" or name.endswith("__ext"):
             continue
         out[f.alias or name] = _spec(f.annotation)
@@ -131,8 +152,13 @@ def _table(cls) -> dict[str, _Spec]:
 
 
 def _child(spec: _Spec):
+    """The table (or model class) of a complex element's type."""
     child = spec[2]
-    return child.get_model_klass() if child is not None else None  # type: ignore[attr-defined]
+    if child is None:
+        return None
+    if hasattr(child, "resolve"):
+        return child.resolve()  # a fast-check _Ref: compiled, or built from the model on first use
+    return child.get_model_klass()  # type: ignore[attr-defined]
 
 
 def _fits(spec: _Spec, value) -> bool:
@@ -158,7 +184,10 @@ def _same(classes: tuple) -> bool:
     same shapes, all the way down: such a subtree holds no version evidence."""
     if any(c is None for c in classes):
         return False
-    if all(c.__name__ == "Extension" for c in classes):
+    if all(
+        getattr(c, "name", None) == "Extension" or getattr(c, "__name__", None) == "Extension"
+        for c in classes
+    ):
         return True  # R5 added value[x] types; an extension's value is not version evidence worth a walk
     tables = [_table(c) for c in classes]
     first = tables[0]
@@ -208,19 +237,19 @@ def _interesting(c4, c5) -> frozenset[str]:
     return frozenset(k for k, p in _plan(c4, c5).items() if p is not _SKIP)
 
 
-@cache
+@lru_cache(maxsize=2048)
 def _stu3_keys(rtype: str) -> tuple[frozenset[str], frozenset[str]]:
     """(elements only STU3 defines, elements R4/R5 define that STU3 does not) of a resource type."""
-    c3, c4, c5 = (_model(rtype, m) for m in _MODEL_SETS)
+    c3, c4, c5 = _model(rtype, "STU3"), _rt(rtype, "R4"), _rt(rtype, "R5")
     t3 = set(_table(c3)) if c3 is not None else set()
     later = (set(_table(c4)) if c4 is not None else set()) | (set(_table(c5)) if c5 is not None else set())
     return frozenset(t3 - later), frozenset(later - t3) if c3 is not None else frozenset()
 
 
-@cache
+@lru_cache(maxsize=2048)
 def _later_keys(rtype: str) -> frozenset[str] | None:
     """Element names R4 or R5 define on a resource type (with resourceType); None when neither has it."""
-    c4, c5 = _model(rtype, "R4"), _model(rtype, "R5")
+    c4, c5 = _rt(rtype, "R4"), _rt(rtype, "R5")
     if c4 is None and c5 is None:
         return None
     keys = {"resourceType"}
@@ -270,7 +299,7 @@ class _Walk:
             for url in meta["profile"]:
                 if type(url) is str and (ver := _profile_version(url)):
                     self.profiles.append((url, ver))
-        c4, c5 = _model(rtype, "R4"), _model(rtype, "R5")
+        c4, c5 = _rt(rtype, "R4"), _rt(rtype, "R5")
         self.resources.append((rtype, res))
         # STU3 models are looked at only when R4 and R5 cannot explain the resource (an element or a
         # type neither defines): valid R4/R5 data never pays for importing them
@@ -385,7 +414,7 @@ def prebuild(resource_types: typing.Iterable[str]) -> None:
     """Build the model tables for these resource types now (so a batch worker does not pay for them
     when the type first appears mid-run)."""
     for rtype in resource_types:
-        c4, c5 = _model(rtype, "R4"), _model(rtype, "R5")
+        c4, c5 = _rt(rtype, "R4"), _rt(rtype, "R5")
         _later_keys(rtype)
         if c4 is not None and c5 is not None:
             _plans_below(c4, c5, set())

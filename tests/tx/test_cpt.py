@@ -17,8 +17,6 @@ def words(text: str) -> list[str]:
     return text.split()
 
 
-
-
 @pytest.fixture(scope="module")
 def table() -> CptTable:
     return CptTable.builtin()
@@ -278,7 +276,10 @@ def test_unknown_code_is_a_warning_only_against_a_licensed_table(tmp_path: Path)
 
     builtin = gen001(Terminology.load())  # one summary for the input, naming both codes' places
     assert builtin == {
-        (("Claim.item[0].productOrService.coding[0]", "Claim.item[1].productOrService.coding[0]"), "information")
+        (
+            ("Claim.item[0].productOrService.coding[0]", "Claim.item[1].productOrService.coding[0]"),
+            "information",
+        )
     }
     licensed = gen001(Terminology.load(cpt_file=f))
     assert licensed == {(("Claim.item[1].productOrService.coding[0]",), "warning")}
