@@ -104,10 +104,7 @@ def _read(source) -> bytes:
     import gzip
     import io
 
-    if isinstance(source, str):  # a path as typed (``hook``): "-" is stdin
-        data = sys.stdin.buffer.read() if source == "-" else Path(source).read_bytes()
-    else:
-        data = sys.stdin.buffer.read() if source.path is None else source.path.read_bytes()
+    data = sys.stdin.buffer.read() if source.path is None else source.path.read_bytes()
     if data[:2] == b"\x1f\x8b":
         try:
             with gzip.GzipFile(fileobj=io.BytesIO(data)) as gz:
