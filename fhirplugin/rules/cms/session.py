@@ -136,10 +136,9 @@ def line_label(line: ServiceLine) -> str:
     code = line.cpt or (line.code.code if line.code else "?")
     if line.resource_type in ORDER_TYPES:
         return f"the {code_kind(code)} {code} order"
-    noun = {"Claim": "claim line", "ExplanationOfBenefit": "EOB line", "ChargeItem": "charge"}.get(
-        line.resource_type, "line"
-    )
-    if line.resource_type == "ChargeItem":
+    kind = line.source_type or line.resource_type  # EOB and ChargeItem lines are read as claim lines
+    noun = {"Claim": "claim line", "ExplanationOfBenefit": "EOB line"}.get(kind, "line")
+    if kind == "ChargeItem":
         return f"the charge for {code_kind(code)} {code}"
     number = line.sequence if line.sequence is not None else _index(line.path) + 1
     return f"{noun} {number} ({code_kind(code)} {code})"
