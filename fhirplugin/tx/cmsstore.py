@@ -348,18 +348,26 @@ class StorePtpTable:
         rel = self.store.pick("ptp", self.setting, dos)
         if rel is None:
             return self.fallback.lookup(c1, c2, dos)
-        rows = (
-            self.store.conn()
-            .execute(
-                "SELECT eff, del, ind, prior, rat FROM ptp WHERE rel = ? AND c1 = ? AND c2 = ?",
-                (rel.id, c1, c2),
+        key = (rel.id, c1, c2)
+        rows = self._pairs.get(key)
+        if rows is None:
+            rows = tuple(
+                self.store.conn()
+                .execute(
+                    "SELECT eff, del, ind, prior, rat FROM ptp WHERE rel = ? AND c1 = ? AND c2 = ?",
+                    key,
+                )
+                .fetchall()
             )
-            .fetchall()
-        )
+            self._pairs.put(key, rows)
         if not rows:
             return None
         hit = self._choose(rows, dos)
-        return None if hit is None else self._edit(rel, c1, c2, hit)
+        if hit is None:
+            return None
+        ekey = (rel.id, c1, c2, hit)
+        edit = self._edits.get(ekey)
+        return edit if edit is not None else self._edits.put(ekey, self._edit(rel, c1, c2, hit))
 
     def lookup_either(self, code_a: str, code_b: str, dos: date | None) -> PtpEdit | None:
         return self.lookup(code_a, code_b, dos) or self.lookup(code_b, code_a, dos)

@@ -86,14 +86,18 @@ class Terminology:
 
     def ptp_for(self, setting: str) -> PtpTable:
         """The PTP table of ``setting`` ("practitioner" or "hospital"); ValueError for another."""
-        key = setting_of(setting, PTP_SETTINGS)
-        table = self.ptp_tables.get(key)
+        table = self.ptp_tables.get(setting)  # the canonical names, asked per claim: no normalising
+        if table is not None:
+            return table
+        table = self.ptp_tables.get(setting_of(setting, PTP_SETTINGS))
         return table if table is not None else PtpTable.empty()
 
     def mue_for(self, setting: str) -> MueTable:
         """The MUE table of ``setting`` ("practitioner", "hospital" or "dme"); ValueError for another."""
-        key = setting_of(setting, MUE_SETTINGS)
-        table = self.mue_tables.get(key)
+        table = self.mue_tables.get(setting)
+        if table is not None:
+            return table
+        table = self.mue_tables.get(setting_of(setting, MUE_SETTINGS))
         return table if table is not None else MueTable.empty()
 
     def releases(self) -> list[ReleaseInfo]:
