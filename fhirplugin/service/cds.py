@@ -291,9 +291,6 @@ def _why(exc) -> str:
     return text.rstrip(".")[:120]
 
 
-_TYPE_ERRORS = ("_type", "model_validation_format", "int_parsing", "float_parsing", "bool_parsing")
-
-
 def check_json_types(resources: list[tuple[dict, str]], fhir_version: str) -> None:
     """422 naming every element whose JSON type is wrong (``code.coding: true``, ``item: 5``).
 
@@ -306,8 +303,8 @@ def check_json_types(resources: list[tuple[dict, str]], fhir_version: str) -> No
     issues: list[Finding] = []
     for resource, base in resources:
         for f in structure.validate_tree(resource, fhir_version, base):
-            diag = f.diagnostics or ""
-            if f.rule_id == "STR004" or (f.rule_id == "STR001" and diag.endswith(_TYPE_ERRORS)):
+            # STR001 of issue type "structure": an object, array or primitive where another belongs
+            if f.rule_id == "STR004" or (f.rule_id == "STR001" and f.issue_type == "structure"):
                 issues.append(f)
     if issues:
         first = issues[0]
