@@ -58,10 +58,21 @@ class ServiceSettings(BaseModel):
     feedback_db: Path = Path("fhirplugin-feedback.sqlite3")
     max_body_bytes: int = 5 * 1024 * 1024
     cors_origins: list[str] = Field(default_factory=lambda: ["*"])
-    fetch_timeout: float = 3.0
+    fetch_timeout: float = 3.0  # connect timeout and the limit on each socket read from fhirServer
+    fetch_deadline: float = 5.0  # wall-clock limit on all fhirServer reads of one hook call together
+    fetch_max_reads: int = 100  # fhirServer reads per hook call, failed ones included
+    fetch_concurrency: int = 8  # fhirServer reads in flight at once for one hook call
     fetch_max_bytes: int = 5 * 1024 * 1024
     jwt_leeway: int = 30
+    jwt_max_lifetime: int = 300  # seconds a client JWT may live (exp - iat, and exp - now), plus leeway
     jwks_cache_seconds: int = 300  # how long a fetched JWKS (jwks_url / allowed jku) is trusted
+    replay_db: Path | None = None  # the seen-jti store (SQLite); default: beside feedback_db
+    replay_url: str | None = None  # redis://host:port/db: a jti store shared by several hosts
+    validate_open: bool = False  # with issuers configured, $validate without a JWT too
+    max_resources: int = 500  # resources checked for one request ($validate body or hook call)
+    max_lines: int = 1_000  # Claim lines checked for one request, all Claims together
+    header_timeout: float = 10.0  # seconds to receive a request's headers (slow clients are cut off)
+    body_timeout: float = 30.0  # seconds to receive a request's body once its headers are in
 
 
 class Settings(BaseSettings):

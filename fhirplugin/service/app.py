@@ -6,11 +6,10 @@
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 from typing import Annotated
 
-from fastapi import Depends, FastAPI, Path, Request
+from fastapi import Depends, FastAPI, Path, Query, Request
 from fastapi.middleware.cors import CORSMiddleware
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, Response
@@ -20,48 +19,19 @@ from fhirplugin.config import Settings, load_settings
 from fhirplugin.engine import Engine
 from fhirplugin.fhir import jsonload
 from fhirplugin.service import cds, docs, errors, fhir_routes, logsafe, rulepages, tryit
-from fhirplugin.service.errors import ServiceError
+from fhirplugin.service.errors import FHIR_JSON, ServiceError
 from fhirplugin.service.examples import FEEDBACK_EXAMPLE, cds_examples
+from fhirplugin.service.guards import (  # noqa: F401 - is_loopback, public_base: used by run.py, tests
+    authorize,
+    body_bytes,
+    is_loopback,
+    public_base,
+    require_json,
+)
 from fhirplugin.service.hooks import SERVICES
 from fhirplugin.service.limits import BodyLimit
 
 log = logging.getLogger("fhirplugin.service")
-
-
-def is_loopback(host: str | None) -> bool:
-    if host in (None, "localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
-def public_base(request: Request) -> str:
-    configured = request.app.state.settings.service.public_url
-    return (configured or str(request.base_url)).rstrip("/")
-
-
-async def authorize(request: Request):
-    """JWT check per CDS Hooks 2.0 when issuers are configured; loopback-only otherwise."""
-    state = request.app.state
-    verifier = state.verifier
-    if verifier is not None and verifier.enabled:
-        from fhirplugin.service.auth import AuthError
-
-        audience = public_base(request) + request.url.path
-        try:
-            return await run_in_threadpool(verifier.verify, request.headers.get("authorization"), audience)
-        except AuthError as exc:
-            log.info("JWT rejected on %s: %s", request.url.path, exc.reason)
-            raise ServiceError(
-                401, "Authentication failed.", code="login", headers={"WWW-Authenticate": "Bearer"}
-            ) from None
-    if not state.insecure and not is_loopback(state.bind_host):
-        raise ServiceError(
-            401, "Authentication failed.", code="login", headers={"WWW-Authenticate": "Bearer"}
-        )
-    return None
 
 
 def _allowed_servers(request: Request, claims) -> list[str] | None:
@@ -74,7 +44,7 @@ def _allowed_servers(request: Request, claims) -> list[str] | None:
 
 
 async def read_json(request: Request, settings: Settings) -> object:
-    data = await request.body()
+    data = await body_bytes(request)
     raw = jsonload.parse_document(
         data, max_bytes=settings.service.max_body_bytes, max_depth=settings.max_depth
     )
@@ -82,6 +52,107 @@ async def read_json(request: Request, settings: Settings) -> object:
         p = raw.problems[0]
         raise ServiceError(400, p.text.replace("The input", "The request body"), diagnostics=p.diagnostics)
     return raw.value
+
+
+OPERATION_OUTCOME = {
+    "type": "object",
+    "required": ["resourceType", "issue"],
+    "properties": {"resourceType": {"const": "OperationOutcome"}, "issue": {"type": "array"}},
+}
+
+
+def outcome_responses(*statuses: int) -> dict:
+    """OpenAPI ``responses`` for error answers: each an OperationOutcome in application/fhir+json."""
+    what = {
+        400: "Bad request: not JSON, or not what the endpoint takes",
+        401: "JWT missing or invalid",
+        403: "Cross-site request refused (unauthenticated mode)",
+        404: "No such service or resource type",
+        412: "Needed data neither prefetched nor readable from fhirServer",
+        413: "Body too large, or more work than one request may ask for",
+        415: "Content-Type is not application/json or application/fhir+json",
+        422: "Wrong JSON types in the drafts, or bad query parameters",
+        500: "Internal error",
+    }
+    content = {FHIR_JSON: {"schema": OPERATION_OUTCOME}}
+    return {s: {"description": f"{what[s]} (OperationOutcome)", "content": content} for s in statuses}
+
+
+def json_body(schema: dict, example: dict | None = None, *, examples: dict | None = None) -> dict:
+    """An OpenAPI requestBody offered in both JSON media types."""
+    media: dict = {"schema": schema}
+    if example is not None:
+        media["example"] = example
+    if examples:
+        media["examples"] = examples
+    return {"required": True, "content": {"application/json": media, FHIR_JSON: media}}
+
+
+_DRAFTS = {
+    "type": "object",
+    "required": ["resourceType", "entry"],
+    "properties": {
+        "resourceType": {"const": "Bundle"},
+        "type": {"const": "collection"},
+        "entry": {
+            "type": "array",
+            "items": {"type": "object", "required": ["resource"], "properties": {"resource": {"type": "object"}}},
+        },
+    },
+}
+HOOK_REQUEST_SCHEMA = {
+    "type": "object",
+    "required": ["hook", "hookInstance", "context"],
+    "properties": {
+        "hook": {"type": "string", "enum": sorted({s.hook for s in SERVICES.values()})},
+        "hookInstance": {"type": "string", "format": "uuid"},
+        "fhirServer": {"type": "string", "format": "uri"},
+        "fhirAuthorization": {"type": "object"},
+        "context": {
+            "type": "object",
+            "properties": {
+                "userId": {"type": "string"},
+                "patientId": {"type": "string"},
+                "draftOrders": _DRAFTS,
+                "draftClaims": _DRAFTS,
+                "selections": {"type": "array", "items": {"type": "string"}},
+            },
+        },
+        "prefetch": {"type": "object"},
+    },
+}
+FEEDBACK_SCHEMA = {
+    "type": "object",
+    "required": ["feedback"],
+    "properties": {
+        "feedback": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["card", "outcome", "outcomeTimestamp"],
+                "properties": {
+                    "card": {"type": "string", "format": "uuid"},
+                    "outcome": {"type": "string", "enum": ["accepted", "overridden"]},
+                    "outcomeTimestamp": {"type": "string", "format": "date-time"},
+                    "acceptedSuggestions": {
+                        "type": "array",
+                        "items": {"type": "object", "required": ["id"], "properties": {"id": {"type": "string"}}},
+                    },
+                    "overrideReason": {
+                        "type": "object",
+                        "properties": {
+                            "reason": {
+                                "type": "object",
+                                "properties": {"system": {"type": "string"}, "code": {"type": "string"}},
+                            },
+                            "userComment": {"type": "string"},
+                        },
+                    },
+                },
+            },
+        }
+    },
+}
 
 
 def _service(service_id: str):
@@ -134,7 +205,7 @@ def create_app(
     app.add_middleware(BodyLimit, max_bytes=settings.service.max_body_bytes)
 
     @app.get("/health", tags=["service"])
-    def health() -> JSONResponse:
+    async def health() -> JSONResponse:  # async: never queued behind hook calls in the thread pool
         """200 when the engine and its terminology are loaded."""
         return JSONResponse(
             {
@@ -148,29 +219,22 @@ def create_app(
         )
 
     @app.get("/cds-services", tags=["cds-hooks"])
-    def discovery() -> JSONResponse:
+    async def discovery() -> JSONResponse:
         """CDS Hooks discovery: the services and their prefetch templates."""
         return JSONResponse({"services": [s.discovery() for s in SERVICES.values()]})
 
     @app.post(
         "/cds-services/{service_id}",
         tags=["cds-hooks"],
-        openapi_extra={
-            "requestBody": {
-                "required": True,
-                "content": {"application/json": {"schema": {"type": "object"}, "examples": cds_examples()}},
-            }
-        },
-        responses={
-            400: {"description": "Bad request (OperationOutcome)"},
-            401: {"description": "JWT missing or invalid (OperationOutcome)"},
-            412: {"description": "Needed data neither prefetched nor fetchable (OperationOutcome)"},
-            413: {"description": "Body too large (OperationOutcome)"},
-        },
+        openapi_extra={"requestBody": json_body(HOOK_REQUEST_SCHEMA, examples=cds_examples())},
+        responses=outcome_responses(400, 401, 403, 404, 412, 413, 415, 422, 500),
+        dependencies=[Depends(require_json)],
     )
     async def call_service(
         request: Request,
-        service_id: Annotated[str, Path(description="A service id from discovery.")],
+        service_id: Annotated[
+            str, Path(description="A service id from discovery.", json_schema_extra={"enum": list(SERVICES)})
+        ],
         claims=Depends(authorize),
     ) -> JSONResponse:
         """Run a CDS service: cards for the CPT coding problems in the draft orders or claims."""
@@ -191,14 +255,15 @@ def create_app(
     @app.post(
         "/cds-services/{service_id}/feedback",
         tags=["cds-hooks"],
-        openapi_extra={
-            "requestBody": {
-                "required": True,
-                "content": {"application/json": {"schema": {"type": "object"}, "example": FEEDBACK_EXAMPLE}},
-            }
-        },
+        openapi_extra={"requestBody": json_body(FEEDBACK_SCHEMA, FEEDBACK_EXAMPLE)},
+        responses=outcome_responses(400, 401, 403, 404, 413, 415, 422, 500),
+        dependencies=[Depends(require_json)],
     )
-    async def feedback(request: Request, service_id: str, claims=Depends(authorize)) -> JSONResponse:
+    async def feedback(
+        request: Request,
+        service_id: Annotated[str, Path(json_schema_extra={"enum": list(SERVICES)})],
+        claims=Depends(authorize),
+    ) -> JSONResponse:
         """CDS Hooks feedback: each item stored once (resending is harmless)."""
         from fhirplugin.service.feedback import FeedbackError
 
@@ -212,13 +277,28 @@ def create_app(
         n = len(body.get("feedback") or []) if isinstance(body, dict) else 0
         return JSONResponse({"received": n, "stored": new})
 
-    @app.get("/cds-services/{service_id}/feedback", tags=["cds-hooks"])
-    def read_feedback(service_id: str, limit: int = 100, claims=Depends(authorize)) -> JSONResponse:
-        """The feedback stored for a service, newest first."""
+    @app.get(
+        "/cds-services/{service_id}/feedback",
+        tags=["cds-hooks"],
+        responses=outcome_responses(401, 403, 404, 422, 500),
+    )
+    def read_feedback(
+        request: Request,
+        service_id: Annotated[str, Path(json_schema_extra={"enum": list(SERVICES)})],
+        limit: Annotated[int, Query(ge=1, le=1000, description="Items per page.")] = 100,
+        before: Annotated[
+            int | None, Query(ge=1, le=2**62, description="Only items with an id below this (the next page).")
+        ] = None,
+        claims=Depends(authorize),
+    ) -> JSONResponse:
+        """The feedback stored for a service, newest first, a page at a time: ``next`` (when present)
+        is the URL of the following page."""
         _service(service_id)
-        return JSONResponse(
-            {"feedback": _feedback_store(app).list(service_id, limit=max(1, min(limit, 1000)))}
-        )
+        items = _feedback_store(app).list(service_id, limit=limit + 1, before=before)
+        page: dict = {"feedback": items[:limit]}
+        if len(items) > limit:
+            page["next"] = f"{request.url.path}?limit={limit}&before={items[limit - 1]['id']}"
+        return JSONResponse(page)
 
     fhir_routes.install(app, engine, settings)
     rulepages.install(app, public_base)
@@ -237,8 +317,9 @@ def _verifier(settings: Settings):
     if not settings.service.issuers:
         return None
     from fhirplugin.service.auth import JwtVerifier
+    from fhirplugin.service.replay import replay_store
 
-    return JwtVerifier(settings.service)
+    return JwtVerifier(settings.service, replay=replay_store(settings.service))
 
 
 def _feedback_store(app: FastAPI):

@@ -1,10 +1,18 @@
 """Checking the bearer JWT a CDS client sends with every call (CDS Hooks 2.0 §Trusting CDS Clients).
 
-Checks, in order: a ``Bearer`` token that parses; ``alg`` asymmetric (RS*, PS*, ES*, EdDSA; never
+Checks, in order: exactly one ``Authorization`` header holding a ``Bearer`` token that parses; ``alg`` asymmetric (RS*, PS*, ES*, EdDSA; never
 ``none`` or HMAC); ``iss`` one of the configured issuers; a key for ``kid`` from that issuer's JWK
 Set (``jwks_file``, ``jwks_url``, or the token's ``jku`` when the issuer lists it in
-``allowed_jku``); the signature; ``aud`` equal to the endpoint called; ``exp`` and ``iat`` present and
-current (``jwt_leeway`` seconds of slack); ``jti`` present and never seen before from that issuer.
+``allowed_jku``); the signature; ``aud`` equal to the endpoint called; ``exp`` and ``iat`` present,
+JSON numbers (a numeric string is refused) and current (``jwt_leeway`` seconds of slack); a lifetime
+of at most ``jwt_max_lifetime`` seconds (``exp - iat``, and ``exp`` no further ahead than that from
+now; default 300 s, the short-lived tokens CDS Hooks expects); ``jti`` present and never seen before
+from that issuer.
+
+The ``aud`` policy: a string, or an array of exactly one string, equal to the URL of the service
+endpoint called (a trailing slash aside). An array naming other audiences too is refused: CDS Hooks
+2.0 has the client mint one token per call for the service it calls, and a token that several
+services accept could be replayed by any of them to the others.
 
 Fetched JWK Sets are cached for ``jwks_cache_seconds``; a ``kid`` that is not in the cached set makes
 one refetch (at most one such refetch per :attr:`JwtVerifier.refetch_interval` seconds per URL, so a
@@ -13,7 +21,9 @@ interval either. A token's ``jku`` outside ``allowed_jku`` is never
 fetched: with a ``jwks_file``/``jwks_url`` configured the issuer's own keys decide, without one the
 token is refused.
 
-The seen-``jti`` cache lives in this process's memory until each token's ``exp`` (plus leeway).
+Seen ``jti`` values go to a :mod:`fhirplugin.service.replay` store until each token's ``exp`` (plus
+leeway): by default this process's memory; ``fhirplugin serve`` uses an SQLite file shared by the
+workers and kept across restarts.
 
 :class:`AuthError` carries a ``reason`` for the operator's log; it never contains the token. What
 goes back to the caller is the app's business (a bare 401).
@@ -100,15 +110,18 @@ class JwtVerifier:
 
     refetch_interval: float = 10.0  # seconds between forced refetches of one JWKS (unknown kid)
 
-    def __init__(self, settings: ServiceSettings, *, http: requests.Session | None = None) -> None:
+    def __init__(
+        self, settings: ServiceSettings, *, http: requests.Session | None = None, replay=None
+    ) -> None:
+        from fhirplugin.service.fhirclient import watched
+        from fhirplugin.service.replay import MemoryReplayStore
+
         self.settings = settings
-        self._http = http or requests.Session()
+        self._http = watched(http or requests.Session())
+        self.replay = replay if replay is not None else MemoryReplayStore()
         self._issuers: dict[str, IssuerSettings] = {_norm(i.iss): i for i in settings.issuers}
         self._sources: dict[tuple[str, str], _JwksSource] = {}
         self._sources_lock = threading.Lock()
-        self._seen: dict[tuple[str, str], float] = {}  # (iss, jti) -> forget after (wall clock)
-        self._seen_lock = threading.Lock()
-        self._next_purge = 0.0
 
     @property
     def enabled(self) -> bool:
@@ -116,7 +129,12 @@ class JwtVerifier:
 
     # -- the check ----------------------------------------------------------------------------
 
-    def verify(self, authorization_header: str | None, audience: str) -> Claims:
+    def verify(self, authorization_header: str | list[str] | None, audience: str) -> Claims:
+        """``authorization_header``: the header's value, or every value sent (exactly one is allowed)."""
+        if isinstance(authorization_header, list):
+            if len(authorization_header) > 1:
+                raise AuthError(f"{len(authorization_header)} Authorization headers (exactly one is allowed)")
+            authorization_header = authorization_header[0] if authorization_header else None
         token = self._bearer(authorization_header)
         try:
             header = jwt.get_unverified_header(token)
@@ -139,8 +157,12 @@ class JwtVerifier:
         if issuer is None:
             raise AuthError(f"issuer {_say(iss)} is not trusted")
 
-        key = self._key(issuer, header, alg)
         leeway = self.settings.jwt_leeway
+        for name in ("exp", "iat"):
+            value = unverified.get(name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+                raise AuthError(f"{name} is not a number (NumericDate), it is a {type(value).__name__}")
+        key = self._key(issuer, header, alg)
         try:
             payload = jwt.decode(
                 token,
@@ -166,8 +188,16 @@ class JwtVerifier:
         except Exception as exc:  # noqa: BLE001 - a key that does not fit the algorithm, etc.
             raise AuthError(f"token from {_say(iss)} refused ({type(exc).__name__})") from None
 
+        exp, iat = payload["exp"], payload["iat"]
+        longest = self.settings.jwt_max_lifetime
+        if exp - iat > longest + leeway:
+            raise AuthError(f"token lifetime exp - iat = {exp - iat:.0f} s is longer than {longest} s")
+        if exp - time.time() > longest + leeway:
+            raise AuthError(f"token expires more than {longest} s from now")
         aud = payload.get("aud")
         auds = [aud] if isinstance(aud, str) else aud if isinstance(aud, list) else []
+        if len(auds) > 1:
+            raise AuthError(f"aud names {len(auds)} audiences; only this endpoint {_say(audience)} is allowed")
         if _norm(audience) not in {_norm(a) for a in auds if isinstance(a, str)}:
             raise AuthError(f"aud {_say(aud)} is not this endpoint {_say(audience)}")
         jti = payload.get("jti")
@@ -194,15 +224,14 @@ class JwtVerifier:
         return parts[1]
 
     def _remember(self, iss: str, jti: str, until: float) -> None:
-        now = time.time()
-        with self._seen_lock:
-            if now >= self._next_purge:
-                self._seen = {k: t for k, t in self._seen.items() if t > now}
-                self._next_purge = now + 60
-            k = (iss, jti)
-            if self._seen.get(k, 0.0) > now:
-                raise AuthError(f"jti already used by {_say(iss)} (replay)")
-            self._seen[k] = until
+        from fhirplugin.service.replay import Replayed
+
+        try:
+            self.replay.add(iss, jti, until)
+        except Replayed:
+            raise AuthError(f"jti already used by {_say(iss)} (replay)") from None
+        except Exception as exc:  # noqa: BLE001 - the store is unreachable: refuse rather than accept
+            raise AuthError(f"the jti store could not be used ({type(exc).__name__})") from None
 
     # -- keys ---------------------------------------------------------------------------------
 
@@ -231,14 +260,14 @@ class JwtVerifier:
             keys = self._keys(source, force=True)  # maybe the issuer rotated its keys
             jwk = _pick(keys, kid, alg)
         if jwk is None:
-            raise AuthError(f"no key for kid {_say(kid)} and {alg} in the {source.label}")
+            raise AuthError(f"no key for the token's kid and {alg} in the {source.label}")
         public = {k: v for k, v in jwk.items() if k not in _PRIVATE_MEMBERS}
         try:
             key = jwt.PyJWK(public, algorithm=alg)
         except Exception as exc:  # noqa: BLE001 - PyJWKError, InvalidKeyError, ValueError
-            raise AuthError(f"key {_say(kid)} does not suit {alg} ({type(exc).__name__})") from None
+            raise AuthError(f"the key for the token's kid does not suit {alg} ({type(exc).__name__})") from None
         if isinstance(key.key, rsa.RSAPublicKey) and key.key.key_size < MIN_RSA_BITS:
-            raise AuthError(f"RSA key {_say(kid)} is shorter than {MIN_RSA_BITS} bits")
+            raise AuthError(f"the RSA key for the token's kid is shorter than {MIN_RSA_BITS} bits")
         return key
 
     def _source(self, kind: str, where: str) -> _JwksSource:

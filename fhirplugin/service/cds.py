@@ -51,7 +51,6 @@ FOLLOW_TYPES = frozenset(
     }
 )
 _REL = re.compile(r"^(?:(https?://.+)/)?([A-Z][A-Za-z]+)/([A-Za-z0-9\-.]{1,64})(?:/_history/[^/]+)?$")
-MAX_FOLLOW = 100  # referenced resources gathered for one call
 
 
 def _clean(value):
@@ -110,6 +109,12 @@ def parse_request(body: object, service: Service) -> Request:
         )
     if server is not None and (not isinstance(server, str) or not server.startswith(("http://", "https://"))):
         raise ServiceError(400, "fhirServer must be an http(s) URL.", expression="fhirServer")
+    if server is not None:
+        from fhirplugin.service.fhirclient import base_problem
+
+        problem = base_problem(server)
+        if problem:
+            raise ServiceError(400, problem, expression="fhirServer")
     token = auth.get("access_token") if auth else None
     if auth and not isinstance(token, str):
         raise ServiceError(
@@ -138,14 +143,28 @@ def _bundle(context: dict, key: str) -> dict:
     return b
 
 
-def is_cpt_order(resource: dict) -> bool:
+def order_kind(resource: dict) -> bool | None:
+    """A ServiceRequest with a CPT/HCPCS coding: True; without one: False; None when its code is not a
+    CodeableConcept with a coding array (mistyped, so it cannot tell, and is checked as a draft)."""
     if resource.get("resourceType") != "ServiceRequest":
         return False
     code = resource.get("code")
+    if code is None:
+        return False
     if isinstance(code, dict) and isinstance(code.get("concept"), dict):  # R5 CodeableReference
         code = code["concept"]
-    codings = code.get("coding") if isinstance(code, dict) else None
-    return any(isinstance(c, dict) and c.get("system") in PROCEDURE_SYSTEMS for c in codings or [])
+    if not isinstance(code, dict):
+        return None
+    codings = code.get("coding")
+    if codings is None:
+        return False
+    if not isinstance(codings, list) or not all(isinstance(c, dict) for c in codings):
+        return None
+    return any(c.get("system") in PROCEDURE_SYSTEMS for c in codings)
+
+
+def is_cpt_order(resource: dict) -> bool:
+    return order_kind(resource) is True
 
 
 def _ref_key(resource: dict) -> str | None:
@@ -202,12 +221,15 @@ def _prefetch_index(prefetch: dict, gathered: Gathered) -> dict[str, dict]:
 
 
 class _Fetcher:
-    """Reads and searches on fhirServer for one call (the client is made on first use)."""
+    """Reads and searches on fhirServer for one call (the client, and with it the call's one deadline
+    for all reads, is made on first use). Every read started counts toward ``fetch_max_reads``,
+    failed ones included."""
 
     def __init__(self, req: Request, settings: ServiceSettings, allowed_servers: list[str] | None) -> None:
         self.req, self.settings, self.allowed = req, settings, allowed_servers
         self.client = None
-        self.reads = 0
+        self.reads = 0  # reads started
+        self.cap = max(0, settings.fetch_max_reads)
 
     @property
     def available(self) -> bool:
@@ -218,16 +240,36 @@ class _Fetcher:
             self.client = _client(self.req, self.settings, self.allowed)
         return self.client
 
+    def why_not(self) -> str | None:
+        """Why no further read can start (None: one can)."""
+        if not self.available:
+            return "not in the request and no fhirServer"
+        if self.reads >= self.cap:
+            return f"over the {self.cap}-read limit"
+        return None
+
     def read(self, key: str) -> dict | None:
-        if not self.available or self.reads >= MAX_FOLLOW:
-            return None
-        try:
-            r = self._get().read(key)
-        except Exception as exc:  # noqa: BLE001 - FetchError, or anything the HTTP layer raised
-            log.info("fhirServer read failed for a %s: %s", key.split("/")[0], type(exc).__name__)
-            return None
-        self.reads += 1
-        return r
+        return self.read_many([key]).get(key) if self.why_not() is None else None
+
+    def read_many(self, keys: list[str]) -> dict[str, dict | str]:
+        """Each key's resource, or why it was not read; at most ``fetch_concurrency`` at once."""
+        out: dict[str, dict | str] = {}
+        todo: list[str] = []
+        for key in keys:
+            why = self.why_not()
+            if why is None:
+                self.reads += 1
+                todo.append(key)
+            else:
+                out[key] = why
+        if todo:
+            for key, got in self._get().read_many(todo, concurrency=self.settings.fetch_concurrency).items():
+                if isinstance(got, dict):
+                    out[key] = got
+                else:
+                    log.info("fhirServer read failed for a %s: %s", key.split("/")[0], got.message)
+                    out[key] = _why(got)
+        return out
 
     def search(self, rtype: str, params: dict) -> list[dict] | None:
         if not self.available:
@@ -237,6 +279,53 @@ class _Fetcher:
         except Exception as exc:  # noqa: BLE001
             log.info("fhirServer search failed for %s: %s", rtype, type(exc).__name__)
             return None
+
+
+def _why(exc) -> str:
+    text = getattr(exc, "message", "") or str(exc)
+    if "deadline" in text:
+        return "not read within the deadline"
+    status = getattr(exc, "status", None)
+    if status:
+        return f"HTTP {status}"
+    return text.rstrip(".")[:120]
+
+
+def check_json_types(resources: list[tuple[dict, str]], fhir_version: str) -> None:
+    """422 naming every element whose JSON type is wrong (``code.coding: true``, ``item: 5``).
+
+    The same structure check the CLI runs (fast path, then fhir.resources), so a draft with a mistyped
+    element is refused before any of the service's own reading touches it. Other structural findings
+    (a missing element, an unknown one, a bad date) are left to the engine and come back as cards.
+    """
+    from fhirplugin.fhir import structure
+
+    issues: list[Finding] = []
+    for resource, base in resources:
+        for f in structure.validate_tree(resource, fhir_version, base):
+            # STR001 of issue type "structure": an object, array or primitive where another belongs
+            if f.rule_id == "STR004" or (f.rule_id == "STR001" and f.issue_type == "structure"):
+                issues.append(f)
+    if issues:
+        first = issues[0]
+        more = f" (and {len(issues) - 1} more)" if len(issues) > 1 else ""
+        raise ServiceError(
+            422,
+            f"{first.text}{more}",
+            code="structure",
+            expression=first.expression[0] if first.expression else None,
+            diagnostics="; ".join(f"{i.expression[0]}: {i.text}" for i in issues[:20] if i.expression),
+        )
+
+
+def _draft_check(bundle: dict, key: str, slots: list[Slot]) -> None:
+    """The JSON types of the drafts this call checks (CPT orders, Claims); other entries are ignored."""
+    from fhirplugin.fhir import version
+
+    check_json_types(
+        [(s.resource, f"context.{key}.entry[{s.context_index}].resource") for s in slots],
+        version.detect(bundle),
+    )
 
 
 def gather(
@@ -255,11 +344,14 @@ def gather(
         pre = _prefetch_index(req.prefetch, g)
         _encounter_slots(req, g, fetcher, missing)
     else:
+        from fhirplugin.service import limits
+
         bundle = _bundle(req.context, service.context_key)
         entries = bundle.get("entry") or []
+        limits.check_budget([e["resource"] for e in entries], settings, where=f"context.{service.context_key}")
         for i, e in enumerate(entries):
             r = e["resource"]
-            if service.hook != CHARGE_ENTRY_HOOK and not is_cpt_order(r):
+            if service.hook != CHARGE_ENTRY_HOOK and order_kind(r) is False:
                 continue  # orders without a CPT code are not ours to check
             g.slots.append(Slot(r, True, "context", i, primary=True))
         for e in entries:  # every context resource can satisfy a reference, checked or not
@@ -270,6 +362,7 @@ def gather(
                 full_urls.add(e["fullUrl"])
         if not g.slots:
             return g
+        _draft_check(bundle, service.context_key, g.slots)
         pre = _prefetch_index(req.prefetch, g)
         context_by_key = {_ref_key(e["resource"]): e["resource"] for e in entries if _ref_key(e["resource"])}
     for s in g.slots:
@@ -279,33 +372,43 @@ def gather(
     queue = [s.resource for s in g.slots]
     if service.hook == CHARGE_ENTRY_HOOK:  # Procedures of the encounter that share a claim line's code
         queue += _same_code_procedures(g.slots, pre)
+    skipped: list[str] = []  # "Type/id (why)": not tried (no server, over the cap)
     while queue:
-        res = queue.pop(0)
-        refs: list[str] = []
-        _references(res, refs)
-        for ref in refs:
-            if ref in full_urls or ref.startswith(("#", "urn:")):
-                continue
-            m = _REL.match(ref)
-            if not m or m.group(2) not in FOLLOW_TYPES:
-                continue
-            key = f"{m.group(2)}/{m.group(3)}"
-            if key in have:
-                if key in context_by_key and not any(s.resource is context_by_key[key] for s in g.slots):
-                    # a non-checked context entry (e.g. a non-CPT order) that a checked one references
-                    g.slots.append(Slot(context_by_key[key], False, "context", None))
-                continue
-            have.add(key)
-            if key in pre:
-                g.slots.append(Slot(pre[key], False, "prefetch"))
-                queue.append(pre[key])
-                continue
-            r = fetcher.read(key)
-            if r is None:
-                missing.append(key)
-                continue
-            g.slots.append(Slot(r, False, "fhirServer"))
-            queue.append(r)
+        to_read: list[str] = []
+        while queue:
+            res = queue.pop(0)
+            refs: list[str] = []
+            _references(res, refs)
+            for ref in refs:
+                if ref in full_urls or ref.startswith(("#", "urn:")):
+                    continue
+                m = _REL.match(ref)
+                if not m or m.group(2) not in FOLLOW_TYPES:
+                    continue
+                key = f"{m.group(2)}/{m.group(3)}"
+                if key in have:
+                    if key in context_by_key and not any(s.resource is context_by_key[key] for s in g.slots):
+                        # a non-checked context entry (e.g. a non-CPT order) that a checked one references
+                        g.slots.append(Slot(context_by_key[key], False, "context", None))
+                    continue
+                have.add(key)
+                if key in pre:
+                    g.slots.append(Slot(pre[key], False, "prefetch"))
+                    queue.append(pre[key])
+                    continue
+                to_read.append(key)
+        if not to_read:
+            break
+        # the references this round found, read together (concurrently, within the call's deadline)
+        for key, got in fetcher.read_many(to_read).items():
+            if isinstance(got, dict):
+                g.slots.append(Slot(got, False, "fhirServer"))
+                queue.append(got)
+            elif got.startswith(("not in the request", "over the")):
+                skipped.append(f"{key} ({got})")
+            else:
+                missing.append(f"{key} ({got})")
+    missing += skipped
     if missing:
         raise ServiceError(
             412,
@@ -387,8 +490,10 @@ def _of_encounter(r: dict, encounter_id: str) -> bool:
         if isinstance(v, dict) and isinstance(v.get("reference"), str):
             refs.append(v["reference"])
     if r.get("resourceType") == "Claim":
-        for item in r.get("item") or []:
-            for e in (item.get("encounter") or []) if isinstance(item, dict) else []:
+        items = r.get("item")
+        for item in items if isinstance(items, list) else []:
+            encounters = item.get("encounter") if isinstance(item, dict) else None
+            for e in encounters if isinstance(encounters, list) else []:
                 if isinstance(e, dict) and isinstance(e.get("reference"), str):
                     refs.append(e["reference"])
     return not refs or any(x.split("/_history")[0].endswith(f"Encounter/{encounter_id}") for x in refs)
@@ -423,14 +528,19 @@ def _encounter_slots(req: Request, g: Gathered, fetcher: _Fetcher, missing: list
                 g.slots.append(Slot(r, editable, origin, primary=True))
 
 
+def _items(value) -> list:
+    return value if isinstance(value, list) else []
+
+
 def _same_code_procedures(slots: list[Slot], pre: dict[str, dict]) -> list[dict]:
     codes: set[str] = set()
     for s in slots:
         rtype = s.resource.get("resourceType")
         if rtype in ("Claim", "ExplanationOfBenefit"):
+            items = s.resource.get("item")
             ccs = [
                 item.get("productOrService")
-                for item in s.resource.get("item") or []
+                for item in (items if isinstance(items, list) else [])
                 if isinstance(item, dict)
             ]
         elif rtype == "ChargeItem":  # charge capture in EHRs is ChargeItem-shaped
@@ -438,7 +548,8 @@ def _same_code_procedures(slots: list[Slot], pre: dict[str, dict]) -> list[dict]
         else:
             continue
         for cc in ccs:
-            for c in (cc if isinstance(cc, dict) else {}).get("coding") or []:
+            codings = cc.get("coding") if isinstance(cc, dict) else None
+            for c in codings if isinstance(codings, list) else []:
                 if (
                     isinstance(c, dict)
                     and c.get("system") in PROCEDURE_SYSTEMS
@@ -449,14 +560,15 @@ def _same_code_procedures(slots: list[Slot], pre: dict[str, dict]) -> list[dict]
     for r in pre.values():
         if r.get("resourceType") != "Procedure":
             continue
-        code = r.get("code") or {}
-        if any(isinstance(c, dict) and c.get("code") in codes for c in code.get("coding") or []):
+        code = r.get("code")
+        codings = code.get("coding") if isinstance(code, dict) else None
+        if any(isinstance(c, dict) and c.get("code") in codes for c in _items(codings)):
             out.append(r)
     return out
 
 
 def _client(req: Request, settings: ServiceSettings, allowed_servers: list[str] | None):
-    from fhirplugin.service.fhirclient import FhirClient
+    from fhirplugin.service.fhirclient import Deadline, FhirClient
 
     return FhirClient(
         req.fhir_server,
@@ -464,6 +576,7 @@ def _client(req: Request, settings: ServiceSettings, allowed_servers: list[str] 
         timeout=settings.fetch_timeout,
         max_bytes=settings.fetch_max_bytes,
         allowed_servers=allowed_servers,
+        deadline=Deadline(settings.fetch_deadline),  # from the first read, for all of them together
     )
 
 

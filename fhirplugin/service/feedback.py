@@ -207,14 +207,23 @@ class FeedbackStore:
                 raise
         return new
 
-    def list(self, service_id: str | None = None, limit: int = 100) -> list[dict]:
-        """Stored items, newest first: the item as received plus ``id``, ``serviceId``, ``receivedAt``."""
+    def list(self, service_id: str | None = None, limit: int = 100, before: int | None = None) -> list[dict]:
+        """Stored items, newest first: the item as received plus ``id``, ``serviceId``, ``receivedAt``.
+
+        ``before``: only items whose ``id`` is below it (the next page starts below the last ``id``
+        of the previous one, so paging is stable while new feedback arrives)."""
         limit = max(0, int(limit))
         sql = "SELECT id, service_id, item, received_at FROM feedback"
+        where: list[str] = []
         args: tuple = ()
         if service_id is not None:
-            sql += " WHERE service_id = ?"
-            args = (service_id,)
+            where.append("service_id = ?")
+            args += (service_id,)
+        if before is not None:
+            where.append("id < ?")
+            args += (int(before),)
+        if where:
+            sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY id DESC LIMIT ?"
         with self._lock:
             rows = self._db.execute(sql, (*args, limit)).fetchall()

@@ -5,9 +5,10 @@ from __future__ import annotations
 import datetime as dt
 import re
 from functools import cache
+from typing import Annotated
 
 import orjson
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Path, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
@@ -16,7 +17,9 @@ from fhirplugin.config import Settings
 from fhirplugin.engine import Engine
 from fhirplugin.fhir import jsonload, version
 from fhirplugin.resources import data_dir
+from fhirplugin.service import limits
 from fhirplugin.service.errors import FHIR_JSON, ServiceError
+from fhirplugin.service.guards import authorize_validate, body_bytes, require_json
 
 VALIDATE_TYPES = ("Claim", "ExplanationOfBenefit", "ChargeItem", "Procedure", "ServiceRequest", "Bundle")
 _MIME_VERSION = {"R4": "4.0", "R4B": "4.3", "R5": "5.0"}
@@ -96,9 +99,16 @@ def capability_statement(ver: str) -> dict:
 
 
 def install(app: FastAPI, engine: Engine, settings: Settings) -> None:
+    from fhirplugin.service.app import outcome_responses
     from fhirplugin.service.examples import validate_examples
 
-    @app.get("/fhir/metadata", tags=["fhir"])
+    fhir_ok = {"content": {FHIR_JSON: {"schema": {"type": "object"}}}}
+
+    @app.get(
+        "/fhir/metadata",
+        tags=["fhir"],
+        responses={200: {"description": "CapabilityStatement", **fhir_ok}, **outcome_responses(415, 500)},
+    )
     def metadata(request: Request) -> Response:
         """CapabilityStatement naming the ``$validate`` operations and the profiles (R4 unless Accept asks R5)."""
         ver = requested_version(request.headers.get("accept")) or "R4"
@@ -111,13 +121,20 @@ def install(app: FastAPI, engine: Engine, settings: Settings) -> None:
             "requestBody": {
                 "required": True,
                 "content": {
-                    "application/fhir+json": {"schema": {"type": "object"}, "examples": validate_examples()}
+                    media: {"schema": {"type": "object"}, "examples": validate_examples()}
+                    for media in ("application/json", FHIR_JSON)
                 },
             }
         },
-        responses={400: {"description": "Not JSON or not FHIR (OperationOutcome)"}},
+        responses={
+            200: {"description": "OperationOutcome with the findings", **fhir_ok},
+            **outcome_responses(400, 401, 403, 404, 413, 415, 422, 500),
+        },
+        dependencies=[Depends(require_json), Depends(authorize_validate)],
     )
-    async def validate(request: Request, rtype: str) -> Response:
+    async def validate(
+        request: Request, rtype: Annotated[str, Path(json_schema_extra={"enum": list(VALIDATE_TYPES)})]
+    ) -> Response:
         """Validate a resource (or ``Parameters`` with a ``resource`` parameter): 200 + OperationOutcome."""
         if rtype not in VALIDATE_TYPES:
             raise ServiceError(
@@ -125,7 +142,7 @@ def install(app: FastAPI, engine: Engine, settings: Settings) -> None:
                 f"$validate is offered for {', '.join(VALIDATE_TYPES)}; not for {rtype!r}.",
                 code="not-supported",
             )
-        data = await request.body()
+        data = await body_bytes(request)
         ver_hint = requested_version(request.headers.get("content-type")) or settings.fhir_version
         raw = jsonload.parse_document(
             data, max_bytes=settings.service.max_body_bytes, max_depth=settings.max_depth, check_depth=False
@@ -140,6 +157,7 @@ def install(app: FastAPI, engine: Engine, settings: Settings) -> None:
                     expression="resourceType",
                     code="invalid",
                 )
+            limits.check_budget(raw.value, settings.service)
         result = await run_in_threadpool(engine.check_raw, raw, fhir_version=ver_hint, source="request")
         status = 400 if any(f.rule_id in NOT_FHIR for f in result.findings) else 200
         return fhir_response(result.outcome(), result.fhir_version, status)

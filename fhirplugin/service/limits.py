@@ -1,4 +1,7 @@
-"""ASGI middleware: refuse request bodies above the configured cap with 413 and an OperationOutcome."""
+"""Request limits: the body-size cap (ASGI middleware, 413) and the per-request work budget (413).
+
+Both answer with an OperationOutcome; both apply to the CDS Hooks services and to ``$validate``.
+"""
 
 from __future__ import annotations
 
@@ -73,3 +76,58 @@ class BodyLimit:
             }
         )
         await send({"type": "http.response.body", "body": body})
+
+
+# -- the per-request work budget ----------------------------------------------------------------
+
+
+def _walk_resources(value: object, out: list[dict], limit: int) -> None:
+    """The resources in ``value`` that are work (not a Bundle or Parameters shell, whose entries and
+    resources are walked instead), appended to ``out`` until it holds more than ``limit``."""
+    stack = [value]
+    while stack and len(out) <= limit:
+        v = stack.pop()
+        if not isinstance(v, dict):
+            continue
+        rtype = v.get("resourceType")
+        if rtype == "Bundle" and isinstance(v.get("entry"), list):
+            stack.extend(e.get("resource") for e in v["entry"] if isinstance(e, dict))
+        elif rtype == "Parameters" and isinstance(v.get("parameter"), list):
+            stack.extend(p.get("resource") for p in v["parameter"] if isinstance(p, dict))
+        else:
+            out.append(v)
+
+
+def check_budget(value: object, settings, *, where: str = "the request body") -> None:
+    """413 (OperationOutcome) when checking ``value`` would exceed the per-request budget.
+
+    The cost of a check grows with the resources and the Claim lines it holds (the rules compare lines
+    pairwise), so both are capped before any work is done: ``max_resources`` resources (Bundle entries,
+    Parameters resources, each counted once; a list counts its members) and ``max_lines`` Claim lines
+    in all. The $validate endpoint and every hook call obey the same budget.
+    """
+    from fhirplugin.service.errors import ServiceError
+
+    max_resources, max_lines = settings.max_resources, settings.max_lines
+    work: list[dict] = []
+    for v in value if isinstance(value, list) else [value]:
+        _walk_resources(v, work, max_resources)
+    if len(work) > max_resources:
+        raise ServiceError(
+            413,
+            f"{where} holds more than {max_resources} resources, the most one request may check.",
+            code="too-costly",
+            diagnostics="Split it into several requests, or raise FHIRPLUGIN_SERVICE__MAX_RESOURCES.",
+        )
+    lines = sum(
+        len(r["item"])
+        for r in work
+        if r.get("resourceType") in ("Claim", "ExplanationOfBenefit") and isinstance(r.get("item"), list)
+    )
+    if lines > max_lines:
+        raise ServiceError(
+            413,
+            f"{where} holds {lines} Claim lines; one request may check at most {max_lines}.",
+            code="too-costly",
+            diagnostics="Split the claims over several requests, or raise FHIRPLUGIN_SERVICE__MAX_LINES.",
+        )

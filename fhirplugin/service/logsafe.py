@@ -7,7 +7,10 @@
   long);
 * the value of ``access_token``, ``accessToken``, ``refresh_token``, ``id_token``, ``client_secret``
   and ``password`` in ``key=value``, ``key: value`` and JSON ``"key": "value"`` forms;
-* patient identifiers: the id of a ``Patient/<id>`` reference, the value of ``patientId`` /
+* the values of the query parameters ``token``, ``code``, ``_id``, ``id``, ``state``, ``session``,
+  ``key``, ``sig``, ``signature`` and ``auth`` (OAuth codes, resource ids in searches);
+* patient identifiers: the id of a ``Patient/<id>`` reference or path segment (any case, also
+  ``Patient%2F<id>`` and ``/patients/<id>``), the value of ``patientId`` /
   ``patient_id`` / ``patient`` / ``subject`` / ``identifier`` keys and search parameters, and any
   value registered for the current request with :func:`sensitive`.
 
@@ -44,8 +47,16 @@ _PATTERNS: list[tuple[re.Pattern[str], str]] = [
         ),
         rf"\1{MASK}",
     ),
-    # patient identifiers
-    (re.compile(r"\b(Patient/)([A-Za-z0-9\-.]{1,64})"), rf"\1{MASK}"),
+    # query parameters that carry codes, tokens or resource ids (OAuth ?code=, ?token=, ?_id=, ?id=)
+    (
+        re.compile(
+            r"(?i)([?&;](?:token|code|_id|id|state|session|key|sig|signature|auth)=)"
+            r"(?!\[REDACTED\])([^&#\s\"']+)"
+        ),
+        rf"\1{MASK}",
+    ),
+    # patient identifiers: Patient/<id> (any case, also percent-encoded) and /patients/<id> paths
+    (re.compile(r"(?i)\b(Patients?(?:/|%2F))(?!\[REDACTED\])([A-Za-z0-9\-.%]{1,64})"), rf"\1{MASK}"),
     (
         re.compile(
             r"(?i)([\"']?\b(?:patient_?id|patient|subject|identifier|beneficiary|mrn)\b[\"']?"

@@ -1,4 +1,10 @@
-"""``fhirplugin serve``: start uvicorn with the security stance of the contract."""
+"""``fhirplugin serve``: start uvicorn with the security stance of the contract.
+
+One and several workers are started the same way: the same logging configuration (applied by
+uvicorn in every worker process: access log, timestamps, levels, and the redaction of
+:mod:`fhirplugin.service.logsafe` on every line), the same HTTP protocol class
+(:mod:`fhirplugin.service.protocol`: ``TCP_NODELAY`` and the slow-client timeouts).
+"""
 
 from __future__ import annotations
 
@@ -14,7 +20,7 @@ log = logging.getLogger("fhirplugin.service")
 
 def check_binding(settings: Settings, host: str, insecure: bool) -> str | None:
     """An error message when the service must not start on ``host`` with these settings."""
-    from fhirplugin.service.app import is_loopback
+    from fhirplugin.service.guards import is_loopback
 
     if settings.service.issuers or is_loopback(host):
         return None
@@ -24,6 +30,35 @@ def check_binding(settings: Settings, host: str, insecure: bool) -> str | None:
         f"refusing to serve unauthenticated CDS Hooks on {host}: configure trusted issuers "
         "([[service.issuers]] in the config file) or pass --insecure"
     )
+
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+HTTP_PROTOCOL = "fhirplugin.service.protocol:GuardedHTTPProtocol"
+
+
+def redacting_formatter(fmt: str = LOG_FORMAT, datefmt: str | None = None):
+    from fhirplugin.service.logsafe import RedactingFormatter
+
+    return RedactingFormatter(fmt, datefmt)
+
+
+def log_config(level: str = "INFO") -> dict:
+    """The ``logging.config.dictConfig`` uvicorn applies in the main process and in every worker."""
+    handler = {"class": "logging.StreamHandler", "formatter": "redacted", "stream": "ext://sys.stderr"}
+    named = {"handlers": ["default"], "level": level, "propagate": False}
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"redacted": {"()": "fhirplugin.service.run.redacting_formatter"}},
+        "handlers": {"default": handler},
+        "loggers": {
+            "uvicorn": named,
+            "uvicorn.error": {"level": level},
+            "uvicorn.access": named,
+            "fhirplugin": named,
+        },
+        "root": {"handlers": ["default"], "level": "WARNING"},
+    }
 
 
 def run(
@@ -41,7 +76,28 @@ def run(
     if problem:
         print(f"fhirplugin: {problem}", file=sys.stderr)
         return 2
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    import logging.config
+
+    from fhirplugin.service import logsafe
+
+    logsafe.install(["fhirplugin", "uvicorn", "uvicorn.access", "uvicorn.error"])
+    logging.config.dictConfig(log_config())
+    svc = settings.service
+    # the protocol class reads these in every process (the workers are spawned, not forked)
+    os.environ["FHIRPLUGIN_HEADER_TIMEOUT"] = str(svc.header_timeout)
+    os.environ["FHIRPLUGIN_BODY_TIMEOUT"] = str(svc.body_timeout)
+    from fhirplugin.service.protocol import GuardedHTTPProtocol
+
+    GuardedHTTPProtocol.header_timeout = svc.header_timeout
+    GuardedHTTPProtocol.body_timeout = svc.body_timeout
+    common = {
+        "host": host,
+        "port": port,
+        "log_config": log_config(),
+        "proxy_headers": False,
+        "http": HTTP_PROTOCOL,
+        "timeout_keep_alive": 5,
+    }
     if settings.service.issuers:
         log.info("JWT required from %d trusted issuer(s)", len(settings.service.issuers))
     elif insecure or settings.service.insecure:
@@ -54,18 +110,10 @@ def run(
         os.environ["FHIRPLUGIN_INSECURE"] = "1" if insecure else "0"
         if config:
             os.environ["FHIRPLUGIN_CONFIG"] = str(config)
-        uvicorn.run(
-            "fhirplugin.service.app:create_app_from_env",
-            factory=True,
-            host=host,
-            port=port,
-            workers=workers,
-            log_config=None,
-            proxy_headers=False,
-        )
+        uvicorn.run("fhirplugin.service.app:create_app_from_env", factory=True, workers=workers, **common)
         return 0
     from fhirplugin.service.app import create_app
 
     app = create_app(settings, bind_host=host, insecure=insecure)
-    uvicorn.run(app, host=host, port=port, log_config=None, proxy_headers=False)
+    uvicorn.run(app, **common)
     return 0

@@ -22,6 +22,8 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
     content_length: bool = True  # False: close-delimited body of unknown length
+    trickle: float = 0.0  # > 0: send the whole answer (status line, headers, body) a byte at a time
+    trickle_for: float = 30.0  # ... for at most this long (a bounded loop), then give up
 
     @classmethod
     def json(cls, data, status: int = 200, **kw) -> Reply:
@@ -59,6 +61,9 @@ class Loopback:
                 body = reply.body
                 if isinstance(body, (dict, list)):
                     body = json.dumps(body).encode()
+                if reply.trickle:
+                    self._trickle(reply, body)
+                    return
                 try:
                     self.send_response(reply.status)
                     for k, v in reply.headers.items():
@@ -70,6 +75,22 @@ class Loopback:
                         self.wfile.write(body[i : i + 65536])
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the client stopped reading (size cap, timeout): expected in some tests
+
+            def _trickle(self, reply: Reply, body: bytes) -> None:
+                head = f"HTTP/1.0 {reply.status} OK\r\n"
+                for k, v in {**reply.headers, "Content-Length": str(len(body))}.items():
+                    head += f"{k}: {v}\r\n"
+                data = (head + "\r\n").encode() + body
+                end = time.monotonic() + reply.trickle_for
+                try:
+                    for i in range(len(data)):
+                        if time.monotonic() > end:
+                            break
+                        self.wfile.write(data[i : i + 1])
+                        self.wfile.flush()
+                        time.sleep(reply.trickle)
+                except OSError:
+                    pass  # the client hung up (its deadline passed): expected
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True

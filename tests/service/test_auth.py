@@ -109,9 +109,14 @@ def test_valid_rs256_token_accepted(v, rsa_key):
     assert c.iss == ISS and c.sub is None and c.tenant is None
 
 
-def test_aud_may_be_an_array_and_trailing_slash_is_ignored(v, ec_key):
-    assert v.verify(f"Bearer {sign(ec_key, aud=['https://other.example', AUD + '/'])}", AUD)
+def test_aud_may_be_a_one_element_array_and_trailing_slash_is_ignored(v, ec_key):
+    assert v.verify(f"Bearer {sign(ec_key, aud=[AUD + '/'])}", AUD)
     assert v.verify(f"bearer {sign(ec_key)}", AUD + "/")
+
+
+def test_aud_naming_other_audiences_too_is_refused(v, ec_key):
+    # a token several services accept could be replayed by one of them to another
+    assert "audiences" in refused(v, sign(ec_key, aud=["https://other.example", AUD]))
 
 
 def test_disabled_without_issuers():
@@ -336,3 +341,94 @@ def test_token_freshly_signed_with_the_spec_key_accepted(spec_example):
     c = v.verify(f"Bearer {token}", payload["aud"])
     assert (c.iss, c.jti) == (payload["iss"], payload["jti"])
     assert "replay" in refused(v, token, payload["aud"])
+
+
+# -- strict checks (the campaign's lenient cases) ------------------------------------------------
+
+
+def test_two_authorization_headers_refused(v, ec_key):
+    good = f"Bearer {sign(ec_key)}"
+    with pytest.raises(AuthError, match="2 Authorization headers"):
+        v.verify([good, "Bearer garbage"], AUD)
+    assert v.verify([f"Bearer {sign(ec_key)}"], AUD)
+
+
+@pytest.mark.parametrize("claim", ["exp", "iat"])
+def test_numeric_string_dates_refused(v, ec_key, claim):
+    now = int(time.time())
+    value = str(now + 60 if claim == "exp" else now)
+    assert "not a number" in refused(v, sign(ec_key, **{claim: value}))
+    assert "not a number" in refused(v, sign(ec_key, **{claim: True}))
+
+
+def test_long_lived_token_refused(v, ec_key):
+    now = int(time.time())
+    assert "lifetime" in refused(v, sign(ec_key, exp=now + 10 * 365 * 86400))
+    # iat far back and exp near: exp - iat too long
+    assert "lifetime" in refused(v, sign(ec_key, iat=now - 3600, exp=now + 60))
+    # at the limit (default 300 s) it is fine
+    assert v.verify(f"Bearer {sign(ec_key, iat=now, exp=now + 300)}", AUD)
+
+
+def test_max_lifetime_is_configurable(jwks_file, ec_key):
+    v = verifier([IssuerSettings(iss=ISS, jwks_file=jwks_file)], jwt_max_lifetime=3600, jwt_leeway=0)
+    now = int(time.time())
+    assert v.verify(f"Bearer {sign(ec_key, exp=now + 3000)}", AUD)
+    assert "lifetime" in refused(v, sign(ec_key, exp=now + 4000))
+
+
+def test_unknown_kid_is_not_echoed_in_the_reason(v, ec_key):
+    kid = "kid-carrying-a-secret-0123456789"
+    reason = refused(v, sign(ec_key, kid=kid))
+    assert "kid" in reason and kid not in reason
+
+
+def test_replay_store_in_sqlite_is_shared_and_survives_reopening(tmp_path, jwks_file, ec_key):
+    from fhirplugin.service.replay import SqliteReplayStore
+
+    db = tmp_path / "jti.sqlite3"
+    issuers = [IssuerSettings(iss=ISS, jwks_file=jwks_file)]
+    first = JwtVerifier(ServiceSettings(issuers=issuers), replay=SqliteReplayStore(db))
+    second = JwtVerifier(ServiceSettings(issuers=issuers), replay=SqliteReplayStore(db))
+    t = sign(ec_key)
+    assert first.verify(f"Bearer {t}", AUD)
+    assert "replay" in refused(second, t)  # another worker sharing the file
+    first.replay.close()
+    second.replay.close()
+    reopened = JwtVerifier(ServiceSettings(issuers=issuers), replay=SqliteReplayStore(db))
+    assert "replay" in refused(reopened, t)  # a restart
+
+
+def test_sqlite_replay_store_forgets_expired_tokens(tmp_path):
+    from fhirplugin.service.replay import Replayed, SqliteReplayStore
+
+    store = SqliteReplayStore(tmp_path / "jti.sqlite3")
+    store.add(ISS, "j1", time.time() - 1)  # already expired: may be seen again
+    store.add(ISS, "j1", time.time() + 60)
+    with pytest.raises(Replayed):
+        store.add(ISS, "j1", time.time() + 60)
+    store.add(ISS, "j2", time.time() - 1)
+    store._next_purge = 0
+    store.add(ISS, "j3", time.time() + 60)  # a purge runs: j2 is gone
+    assert store.count() == 2
+
+
+def test_sqlite_replay_store_one_winner_under_concurrency(tmp_path):
+    from fhirplugin.service.replay import Replayed, SqliteReplayStore
+
+    stores = [SqliteReplayStore(tmp_path / "jti.sqlite3") for _ in range(4)]
+    wins = []
+
+    def go(s):
+        try:
+            s.add(ISS, "same", time.time() + 60)
+            wins.append(1)
+        except Replayed:
+            pass
+
+    threads = [threading.Thread(target=go, args=(s,)) for s in stores for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert len(wins) == 1

@@ -33,6 +33,14 @@ OPAQUE = "opaque-token-7f3c9a"
         ("GET /fhir/Condition?patient=pat-4711&_count=5", "pat-4711"),
         ("search identifier=http://hospital.org/mrn|MRN-998877", "MRN-998877"),
         ("patient_id: pat-4711", "pat-4711"),
+        # the campaign's misses: OAuth codes and tokens in a query, resource ids, patient path segments
+        ('"GET /launch?code=oauth-code-5521&state=s1 HTTP/1.1" 200', "oauth-code-5521"),
+        ('"GET /x?token=tok-99887766 HTTP/1.1" 404', "tok-99887766"),
+        ("GET /fhir/Procedure?_id=px-31337&_count=1", "px-31337"),
+        ("GET /fhir/Condition?subject:missing=false&id=cond-4242", "cond-4242"),
+        ("GET /fhir/patient/pat-4711/Condition", "pat-4711"),
+        ("GET /api/patients/pat-4711 HTTP/1.1", "pat-4711"),
+        ("GET /fhir/Patient%2Fpat-4711", "pat-4711"),
     ],
 )
 def test_redact_removes_the_secret(text, secret):

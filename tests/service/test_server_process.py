@@ -100,7 +100,12 @@ def test_real_server_answers_over_http(server):
     )
     assert r.status_code == 200, r.text
     assert any(c["indicator"] == "critical" for c in r.json()["cards"])
-    r = requests.post(f"{base}/fhir/Claim/$validate", data=b"{oops", timeout=10)
+    r = requests.post(
+        f"{base}/fhir/Claim/$validate",
+        data=b"{oops",
+        headers={"Content-Type": "application/fhir+json"},
+        timeout=10,
+    )
     assert r.status_code == 400 and r.json()["resourceType"] == "OperationOutcome"
     r = requests.get(f"{base}/fhir/metadata", timeout=10)
     assert r.json()["resourceType"] == "CapabilityStatement"
