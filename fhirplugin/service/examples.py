@@ -14,6 +14,8 @@ from fhirplugin.resources import data_dir
 CDS_FILES = {
     "fhirplugin-order-sign": "order-sign.json",
     "fhirplugin-order-select": "order-select.json",
+    "fhirplugin-order-dispatch": "order-dispatch.json",
+    "fhirplugin-encounter-discharge": "encounter-discharge.json",
     "dev.fhirplugin.charge-entry": "charge-entry.json",
 }
 
