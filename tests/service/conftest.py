@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import crd
 import pytest
+from browser import browser  # noqa: F401 - the Chromium fixture of the page tests
 
 from fhirplugin.service import cds
 

@@ -6,48 +6,13 @@ server's own origin, and every request it tries elsewhere is recorded and fails 
 
 from __future__ import annotations
 
-import os
-import shutil
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 
 from servers import serving
 
-CHROMIUM = os.environ.get("FHIRPLUGIN_CHROMIUM", "/usr/bin/chromium")
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
 pytestmark = pytest.mark.slow
-
-
-def _skip(reason: str) -> None:
-    """Skip, saying why; .ci/run sets FHIRPLUGIN_BROWSER_TESTS=required, which makes it a failure."""
-    if os.environ.get("FHIRPLUGIN_BROWSER_TESTS") == "required":
-        pytest.fail(f"browser tests are required here, but {reason}")
-    pytest.skip(reason)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not (Path(CHROMIUM).is_file() and shutil.which(CHROMIUM)):
-        _skip(f"no Chromium at {CHROMIUM} (.ci/run installs Debian's chromium)")
-    try:
-        from playwright import sync_api
-    except ImportError:
-        _skip("the playwright package is not installed (the test extra has it)")
-    with sync_api.sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        yield b
-        b.close()
 
 
 @pytest.fixture(scope="module")

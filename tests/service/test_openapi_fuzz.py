@@ -9,16 +9,14 @@ Bounded: ``FUZZ_EXAMPLES`` examples per operation in the default run (a few hund
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
-import time
 
 import pytest
 import requests
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis import checks
+
+from servers import serving
 
 FUZZ_EXAMPLES = 50
 CHECKS = [
@@ -29,44 +27,11 @@ CHECKS = [
 ]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def live(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("fuzz")
-    port = _free_port()
-    log = tmp / "server.log"
-    env = {**os.environ, "FHIRPLUGIN_SERVICE__FEEDBACK_DB": str(tmp / "fb.sqlite3")}
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "fhirplugin", "serve", "--port", str(port)],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"server exited: {log.read_text()[-2000:]}")
-        try:
-            if requests.get(f"{base}/health", timeout=1).status_code == 200:
-                break
-        except requests.ConnectionError:
-            time.sleep(0.2)
-    else:
-        proc.kill()
-        pytest.fail("server did not become healthy in 60 s")
-    yield base, log
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    with serving(tmp) as base:
+        yield base, next(tmp.glob("server-*.log"))
 
 
 _COMMON = {

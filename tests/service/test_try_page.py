@@ -22,38 +22,8 @@ from fhirplugin.service.tryit import EXAMPLES
 
 pytestmark = pytest.mark.slow
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 ROOT = Path(__file__).resolve().parents[2]
 EXT_OUTCOME = "dev.fhirplugin.operation-outcome"
-
-
-def _unavailable(reason: str):
-    if os.environ.get("FHIRPLUGIN_BROWSER_TESTS") == "required":
-        pytest.fail(f"browser tests are required here, but {reason}")
-    pytest.skip(reason)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        _unavailable("playwright is not installed (pip install -e '.[test]')")
-    if not CHROMIUM.is_file():
-        _unavailable("no /usr/bin/chromium (apt-get install -y chromium)")
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        yield b
-        b.close()
 
 
 @pytest.fixture
