@@ -339,6 +339,8 @@ class BatchError(RuntimeError):
 _ENGINE = None
 _VERSION = "auto"
 _INIT_ERROR: str | None = None
+# per input file, the once-per-file findings (PRF001) this process has said already
+_SAID: dict[str, set[tuple[str, str]]] = {}
 
 
 # inputs at least this large (or of unknown size) build every checked type's models at start-up
@@ -419,6 +421,8 @@ def safe_check(engine, raw: jsonload.RawInput, fhir_version: str, source: str):
 
 def check_chunk(chunk: Chunk) -> tuple[bytes, Stats]:
     """In a worker: check every item of ``chunk``; the NDJSON outcomes and their counts."""
+    from fhirplugin.engine import once_per_file
+
     engine = _ENGINE
     if engine is None:
         raise BatchError(_INIT_ERROR or "worker not initialised")
@@ -434,6 +438,7 @@ def check_chunk(chunk: Chunk) -> tuple[bytes, Stats]:
                 payload, index=index, line=line, max_bytes=limit, max_depth=depth, check_depth=False
             )
         res = safe_check(engine, raw, _VERSION, chunk.source)
+        once_per_file([res], _SAID.setdefault(chunk.source, set()))
         out += orjson.dumps(tagged_outcome(res))
         out += b"\n"
         stats.add(res.findings)
@@ -491,6 +496,7 @@ def run_batch(
             on_progress(chunk.position, summary.resources)
 
     prebuild = total is None or total >= PREBUILD_MIN_BYTES
+    _SAID.clear()  # a new run says its once-per-file findings again (forked workers inherit this)
     if jobs == 1:
         global _ENGINE, _VERSION
         saved = (_ENGINE, _VERSION)

@@ -131,7 +131,7 @@ class Engine:
             ndjson=ndjson,
         )
         results = [self.check_raw(raw, fhir_version=fhir_version, source=source) for raw in raws]
-        _once_per_file(results)
+        once_per_file(results)
         return results
 
     def check_lines(
@@ -415,8 +415,10 @@ def _in_checked_resources(findings: list[Finding], value: dict, base: str) -> li
 _ONCE_PER_FILE = frozenset({"PRF001"})
 
 
-def _once_per_file(results: list[Result]) -> None:
-    seen: set[tuple[str, str]] = set()
+def once_per_file(results: list[Result], seen: set[tuple[str, str]] | None = None) -> None:
+    """Drop the findings of :data:`_ONCE_PER_FILE` rules already said for the same file (``seen``
+    carries what was said across calls: batch keeps one set per input file)."""
+    seen = set() if seen is None else seen
     for res in results:
         keep = []
         for f in res.findings:

@@ -323,3 +323,26 @@ def test_terminology_that_cannot_load_is_exit_2_with_one_line(tmp_path, jobs):
     assert proc.returncode == 2
     (line,) = proc.stderr.decode().strip().splitlines()
     assert line.startswith("fhirplugin: could not load terminology:") and "no-cpt.txt" in line
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_foreign_profile_said_once_per_file_in_a_batch(tmp_path, jobs):
+    """A US Core NDJSON export names the same foreign profile on every line: batch says it once per
+    file (per worker at most), as validate does, and says it again in the next run."""
+    us_core = "http://hl7.org/fhir/us/core/StructureDefinition/us-core-procedure"
+    lines = []
+    for i in range(40):
+        proc = build({"procedures": [{"code": "49406", "profile": us_core}]}, "R4")["entry"][0]["resource"]
+        proc["id"] = f"p{i}"
+        lines.append(orjson.dumps(proc))
+    path = tmp_path / "procedures.ndjson"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    for _ in range(2):  # a second run in the same process says it again
+        out = io.BytesIO()
+        run_batch([path], out, jobs=jobs, chunk_size=4096)
+        outcomes = [orjson.loads(x) for x in out.getvalue().splitlines()]
+        assert len(outcomes) == 40
+        said = sum(
+            1 for oo in outcomes for i in oo["issue"] if i["details"]["coding"][0]["code"] == "PRF001"
+        )
+        assert 1 <= said <= jobs
