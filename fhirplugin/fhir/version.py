@@ -20,10 +20,11 @@ stronger evidence decides.
 from __future__ import annotations
 
 import re
-import types
 import typing
 from dataclasses import dataclass, field
 from functools import cache, lru_cache
+
+from fhirplugin.fhir.fast import _strip_optional
 
 VERSIONS = ("R4", "R4B", "R5")
 UNSUPPORTED = ("STU3", "DSTU2")
@@ -103,15 +104,6 @@ def _model(rtype: str, mset: str):
         return get_fhir_model_class(rtype)
     except (KeyError, ValueError, ImportError, AttributeError):
         return None
-
-
-def _strip_optional(tp):
-    origin = typing.get_origin(tp)
-    if origin is typing.Union or origin is types.UnionType:
-        args = [a for a in typing.get_args(tp) if a is not type(None)]
-        if len(args) == 1:
-            return args[0]
-    return tp
 
 
 def _spec(annotation) -> _Spec:
