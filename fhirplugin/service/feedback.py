@@ -26,6 +26,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Self
 
+from fhirplugin.service.sqlitefile import open_shared
+
 OUTCOMES = ("accepted", "overridden")
 _RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$")
 _SCHEMA = """
@@ -155,22 +157,10 @@ class FeedbackStore:
 
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
-        memory = self.path == ":memory:"
-        if not memory:
-            Path(self.path).expanduser().parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(
-            self.path if memory else str(Path(self.path).expanduser()),
-            timeout=30,
-            check_same_thread=False,
-            isolation_level=None,  # explicit transactions below
-        )
+        # explicit transactions below; FULL: an acknowledged feedback item survives a power cut
+        self._db = open_shared(self.path, _SCHEMA, synchronous="FULL")
         self._db.row_factory = sqlite3.Row
-        with self._lock:
-            if not memory:
-                self._db.execute("PRAGMA journal_mode=WAL")
-                self._db.execute("PRAGMA synchronous=FULL")
-            self._db.executescript(_SCHEMA)
 
     def close(self) -> None:
         with self._lock:

@@ -17,10 +17,11 @@
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 import time
 from pathlib import Path
+
+from fhirplugin.service.sqlitefile import open_shared
 
 
 class Replayed(Exception):
@@ -65,22 +66,9 @@ class SqliteReplayStore:
 
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
-        memory = self.path == ":memory:"
-        if not memory:
-            Path(self.path).expanduser().parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(
-            self.path if memory else str(Path(self.path).expanduser()),
-            timeout=30,
-            check_same_thread=False,
-            isolation_level=None,
-        )
         self._next_purge = 0.0
-        with self._lock:
-            if not memory:
-                self._db.execute("PRAGMA journal_mode=WAL")
-                self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.executescript(_SCHEMA)
+        self._db = open_shared(self.path, _SCHEMA, synchronous="NORMAL")
 
     def add(self, iss: str, jti: str, until: float) -> None:
         now = time.time()
@@ -92,8 +80,12 @@ class SqliteReplayStore:
                     cur.execute("DELETE FROM jti_seen WHERE expires <= ?", (now,))
                     self._next_purge = now + self.purge_interval
                 else:  # an expired row for this very pair may be reused
-                    cur.execute("DELETE FROM jti_seen WHERE iss = ? AND jti = ? AND expires <= ?", (iss, jti, now))
-                cur.execute("INSERT OR IGNORE INTO jti_seen (iss, jti, expires) VALUES (?, ?, ?)", (iss, jti, until))
+                    cur.execute(
+                        "DELETE FROM jti_seen WHERE iss = ? AND jti = ? AND expires <= ?", (iss, jti, now)
+                    )
+                cur.execute(
+                    "INSERT OR IGNORE INTO jti_seen (iss, jti, expires) VALUES (?, ?, ?)", (iss, jti, until)
+                )
                 fresh = cur.rowcount == 1
                 cur.execute("COMMIT")
             except BaseException:
