@@ -28,7 +28,7 @@ def _listed(primaries: frozenset[str]) -> str:
 
 
 def _diagnostics(edit) -> str:
-    citation = getattr(edit, "citation", None) or "NCCI add-on code edits"
+    citation = edit.citation
     kinds = {
         1: "type 1: CMS lists every eligible primary code",
         2: "type 2: CMS lists no primary codes; the Medicare contractor decides which are eligible",

@@ -45,7 +45,7 @@ class HcpcsCodeDates(Rule):
                 entry = ctx.tx.hcpcs.get(code)
                 if entry is None:
                     continue
-                citation = getattr(entry, "citation", None) or "CMS HCPCS Level II file"
+                citation = entry.citation
                 if entry.added is not None and d < entry.added:
                     problem = (
                         f"was added on {entry.added.isoformat()}, after the date of service {d.isoformat()}"

@@ -6,13 +6,11 @@ from fhirplugin.fhir.case import ServiceLine
 from fhirplugin.findings import Finding, Severity
 from fhirplugin.rules.base import RuleContext, register
 from fhirplugin.rules.cms.session import (
-    SETTING_WORDS,
     CmsEdit,
     Session,
     code_path,
     default_setting,
     line_label,
-    mue_table,
     sessions,
     units_words,
     upper_first,
@@ -33,8 +31,8 @@ def _where(line: ServiceLine) -> str:
     return line.units.path or code_path(line)
 
 
-def _diagnostics(entry: MueEntry, setting: str, counted: str) -> str:
-    citation = getattr(entry, "citation", None) or f"NCCI MUE {SETTING_WORDS.get(setting, setting)} table"
+def _diagnostics(entry: MueEntry, counted: str) -> str:
+    citation = entry.citation
     origin = "" if entry.verified else " The value is the built-in excerpt's, not read from a CMS file."
     return (
         f"{citation}: {entry.code} MUE {entry.value}, adjudication indicator {entry.mai_text}; rationale: "
@@ -80,7 +78,7 @@ class NcciMue(CmsEdit):
 
     def check(self, ctx: RuleContext) -> Iterator[Finding]:
         for session in sessions(ctx.submission, default_setting(ctx.tx)):
-            table = mue_table(ctx.tx, session.setting)
+            table = ctx.tx.mue_for(session.setting)
             by_code: dict[str, list[ServiceLine]] = {}
             for line in session.lines:
                 if line.cpt is not None and line.cpt not in self.restated:
@@ -102,7 +100,7 @@ class NcciMue(CmsEdit):
                         f"{upper_first(line_label(line))} {'orders' if order else 'reports'} {units_words(n)}; "
                         f"the Medicare limit for {entry.code} is {units_words(entry.value)} {limit}.",
                         _where(line),
-                        diagnostics=_diagnostics(entry, session.setting, f"{units_words(n)} on this line"),
+                        diagnostics=_diagnostics(entry, f"{units_words(n)} on this line"),
                         severity=severity,
                         fix=_set_units(line, entry.value),
                         unverified=not entry.verified,
@@ -128,7 +126,6 @@ class NcciMue(CmsEdit):
             [_where(line) for line in lines],
             diagnostics=_diagnostics(
                 entry,
-                session.setting,
                 f"{units_words(total)} on {len(lines)} line(s) for "
                 f"{session.date.isoformat() if session.date else 'one resource without a date'}",
             ),

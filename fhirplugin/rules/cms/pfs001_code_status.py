@@ -66,9 +66,7 @@ class CodeStatus(Rule):
                     continue
                 if row.status in ("N", "X") and mods(line) & _LIABILITY_MODIFIERS:
                     continue
-                citation = (
-                    getattr(row, "citation", None) or "Medicare Physician Fee Schedule relative value file"
-                )
+                citation = row.citation
                 yield self.finding(
                     f"{upper_first(line_label(line))}: the Medicare fee schedule status of {code} is "
                     f"{row.status}, {meaning.meaning}" + (f"; {meaning.advice}." if meaning.advice else "."),

@@ -64,9 +64,7 @@ class PaymentPolicyIndicator(Rule):
                 row = ctx.tx.pfs.get(code, session.date)
                 if row is None:
                     continue
-                citation = (
-                    getattr(row, "citation", None) or "Medicare Physician Fee Schedule relative value file"
-                )
+                citation = row.citation
                 for m in watched:
                     mod = m.code.strip().upper()
                     for indicator, (attr, words) in _FIELDS.items():

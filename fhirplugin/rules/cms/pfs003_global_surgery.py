@@ -12,7 +12,6 @@ from fhirplugin.rules.cms.session import (
     is_em,
     line_label,
     mods,
-    ptp_table,
     sessions,
     upper_first,
 )
@@ -106,7 +105,7 @@ class GlobalSurgeryVisit(Rule):
                     "append 25 if the visit was significant and separately identifiable from the procedure; "
                     "otherwise remove it, it is part of the procedure's global package."
                 )
-            citation = getattr(row, "citation", None) or "Medicare Physician Fee Schedule relative value file"
+            citation = row.citation
             return self.finding(
                 f"{upper_first(line_label(visit))} is an E/M visit on {when} {line_label(proc)}, a procedure with "
                 f"a {row.global_days}-day global period: {advice}",
@@ -123,6 +122,6 @@ class GlobalSurgeryVisit(Rule):
 
     @staticmethod
     def _edited(ctx, setting: str, proc: str, em: str, d: dt.date) -> bool:
-        table = ptp_table(ctx.tx, setting)
+        table = ctx.tx.ptp_for(setting)
         edit = table.lookup(proc, em, d) or table.lookup(em, proc, d)
         return edit is not None and edit.modifier_indicator != "9"

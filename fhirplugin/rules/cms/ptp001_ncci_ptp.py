@@ -6,7 +6,6 @@ from fhirplugin.fhir.case import ServiceLine
 from fhirplugin.findings import Finding, Severity
 from fhirplugin.rules.base import RuleContext, register
 from fhirplugin.rules.cms.session import (
-    SETTING_WORDS,
     CmsEdit,
     Session,
     code_path,
@@ -14,7 +13,6 @@ from fhirplugin.rules.cms.session import (
     is_em,
     line_label,
     mods,
-    ptp_table,
     sessions,
     upper_first,
 )
@@ -52,9 +50,9 @@ def bypass_modifiers(edit: PtpEdit, col1: ServiceLine, col2: ServiceLine) -> lis
     return list(dict.fromkeys(found))
 
 
-def diagnostics(edit: PtpEdit, setting_words: str) -> str:
+def diagnostics(edit: PtpEdit) -> str:
     ind = _INDICATOR_WORDS.get(edit.modifier_indicator, edit.modifier_indicator)
-    citation = getattr(edit, "citation", None) or f"NCCI PTP {setting_words} table ({edit.source})"
+    citation = edit.citation
     deleted = f", deleted {edit.deletion.isoformat()}" if edit.deletion else ""
     origin = "" if edit.verified else " The row is the built-in excerpt's, not read from a CMS file."
     return (
@@ -114,7 +112,7 @@ class NcciPtp(CmsEdit):
             codes = session.codes()
             if len(codes) < 2:
                 continue
-            edits = ptp_table(ctx.tx, session.setting).among(codes, session.date)
+            edits = ctx.tx.ptp_for(session.setting).among(codes, session.date)
             for edit in edits:
                 if edit.modifier_indicator == "9" or (edit.column1, edit.column2) in self.restated:
                     continue
@@ -149,7 +147,7 @@ class NcciPtp(CmsEdit):
         second, first = line_label(col2), line_label(col1)
         where = "ordered" if order else "reported"
         what = "order" if order else "line"
-        diag = diagnostics(edit, SETTING_WORDS.get(session.setting, session.setting))
+        diag = diagnostics(edit)
         fix = {"action": "delete-line", "path": col2.path}
         exprs = [code_path(col2), code_path(col1)]
         if bypass:

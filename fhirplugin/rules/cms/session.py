@@ -19,7 +19,6 @@ from fhirplugin.findings import Severity
 from fhirplugin.rules.base import Rule
 
 if TYPE_CHECKING:
-    from fhirplugin.tx.ncci import MueTable, PtpTable
     from fhirplugin.tx.store import Terminology
 
 BILL_TYPES = frozenset({"Claim", "ExplanationOfBenefit", "ChargeItem"})
@@ -27,7 +26,6 @@ ORDER_TYPES = frozenset({"ServiceRequest"})
 
 # Claim.type / ExplanationOfBenefit.type codes (HL7 claim-type) → NCCI setting
 _SETTING_BY_CLAIM_TYPE = {"institutional": "hospital", "professional": "practitioner"}
-SETTING_WORDS = {"practitioner": "practitioner", "hospital": "outpatient hospital"}
 
 
 @dataclass(slots=True)
@@ -106,14 +104,6 @@ class CmsEdit(Rule):
 def default_setting(tx: Terminology) -> str:
     """The configured NCCI setting ("practitioner" unless ``[terminology] ncci_table`` says hospital)."""
     return tx.default_setting
-
-
-def ptp_table(tx: Terminology, setting: str) -> PtpTable:
-    return tx.ptp_for(setting)
-
-
-def mue_table(tx: Terminology, setting: str) -> MueTable:
-    return tx.mue_for(setting)
 
 
 def is_em(code: str) -> bool:
