@@ -374,7 +374,7 @@ def prebuild(types: Iterable[str] = PREBUILD_TYPES, versions: Iterable[str] = ("
     compiled cache of :mod:`fhirplugin.fhir.compiled` or else from the fhir.resources models; the
     built-in profiles), so the first EOB or ChargeItem met mid-batch does not stall a worker. Per
     process; a forked worker inherits what its parent built."""
-    from fhirplugin.profiles import ProfileRegistry
+    from fhirplugin.fhir.profiles import ProfileRegistry
 
     types = tuple(types)
     ProfileRegistry.builtin()  # the profiles PRF001/PRF002 read

@@ -1,4 +1,4 @@
-"""The profiles in profiles/ and the checker that applies them (fhirplugin.profiles, rules PRF001/PRF002)."""
+"""The profiles in profiles/ and the checker that applies them (fhirplugin.fhir.profiles, rules PRF001/PRF002)."""
 
 from __future__ import annotations
 
@@ -17,14 +17,14 @@ from fhirplugin.engine import Engine
 from fhirplugin.fhir import extract
 from fhirplugin.fhir.case import CPT, DICOM, SNOMED
 from fhirplugin.fhir.extract import read_submission
-from fhirplugin.findings import CANONICAL_BASE, Severity
-from fhirplugin.profiles import (
+from fhirplugin.fhir.profiles import (
     PROFILE_BASE,
     ProfileDataError,
     ProfileRegistry,
     check_resource,
     profile_claims,
 )
+from fhirplugin.findings import CANONICAL_BASE, Severity
 from fhirplugin.resources import data_dir
 from fhirplugin.tx.fhirterm import CodeSystems
 from fhirplugin.tx.store import default_terminology

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from fhirplugin.profiles import ProfileRegistry
+from fhirplugin.fhir.profiles import ProfileRegistry
 from fhirplugin.resources import data_dir
 from fhirplugin.tx.fhirterm import CodeSystems, ConceptMaps, ValueSets
 

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from fhirplugin.fhir.profiles import PROFILE_BASE, ProfileRegistry
 from fhirplugin.findings import Finding, Severity
-from fhirplugin.profiles import PROFILE_BASE, ProfileRegistry
 from fhirplugin.rules.base import Rule, RuleContext, register
 
 # published HL7 implementation guides (canonical prefix -> name): known, not checked here

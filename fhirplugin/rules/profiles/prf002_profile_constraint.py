@@ -2,8 +2,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from fhirplugin.fhir.profiles import ProfileRegistry
 from fhirplugin.findings import Finding
-from fhirplugin.profiles import ProfileRegistry
 from fhirplugin.rules.base import Rule, RuleContext, register
 
 
