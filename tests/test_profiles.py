@@ -164,7 +164,7 @@ def test_codesystems_and_valueset_match_what_extract_reads() -> None:
     assert cs.codes(extract.DEVICE_ACTION_SYSTEM) == {"implanted", "removed"}
     vs = default_terminology().valuesets
     guidance = f"{CANONICAL_BASE}/ValueSet/imaging-guidance-modality"
-    assert {code for _, code in vs.expand(guidance)} == {"US", "CT", "MR", "RF", "XA"}
+    assert all(vs.contains(guidance, DICOM, code) for code in ("US", "CT", "MR", "RF", "XA"))
     assert not vs.contains(guidance, DICOM, "MG")
     assert not vs.contains(guidance, SNOMED, "US")
     # the reader's normalisation understands both device-action codes

@@ -39,12 +39,11 @@ def load_json(path: Path) -> dict:
 
 
 def model_check(path: Path, data: dict, major: str) -> None:
-    from pydantic import ValidationError
-
     from fhir.resources.R4B.structuredefinition import StructureDefinition as R4B
     from fhir.resources.structuredefinition import StructureDefinition as R5
+    from pydantic import ValidationError
 
-    model: type[R4B] | type[R5] = R5 if major == "5" else R4B
+    model: type[R4B | R5] = R5 if major == "5" else R4B
     try:
         model.model_validate(data)
     except ValidationError as exc:
