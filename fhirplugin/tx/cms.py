@@ -33,7 +33,7 @@ from functools import cache
 from pathlib import Path
 
 from fhirplugin.resources import data_dir
-from fhirplugin.tx.ncci import CmsFileError, _decode, _is_code, _members, _norm
+from fhirplugin.tx.ncci.files import CmsFileError, decode, file_members, is_code, norm_code, read_sidecar
 from fhirplugin.tx.releases import describe_release, detect_release
 
 __all__ = [
@@ -143,7 +143,7 @@ def content_of(name: str, data: bytes) -> Content:
     """Decoded text of a ``.txt``/``.csv`` member, the rows of an ``.xlsx`` one."""
     if name.lower().endswith(".xlsx"):
         return xlsx_rows(name, data)
-    return _decode(data)
+    return decode(data)
 
 
 def head_text(content: Content, rows: int = 40) -> str:
@@ -205,7 +205,7 @@ def _files(paths: Iterable[Path] | Path, suffixes: tuple[str, ...]) -> Iterator[
     if isinstance(paths, (str, Path)):
         paths = [paths]
     for path in paths:
-        members = list(_members(Path(path), suffixes))
+        members = list(file_members(Path(path), suffixes))
         for name, data in drop_twin_workbooks(members):
             yield name, content_of(name, data)
 
@@ -326,7 +326,7 @@ class AocTable:
         """The edit of ``add_on`` in force on ``dos`` (None: today), or None when it is no add-on code."""
         if not isinstance(add_on, str):
             return None
-        code = _norm(add_on)
+        code = norm_code(add_on)
         rows = self._rows.get(code)
         return aoc_edit_from_rows(code, rows, dos) if rows else None
 
@@ -377,7 +377,7 @@ def read_aoc(
         add_on = _cell(cells, cols["add_on"]).upper()
         primary = _cell(cells, cols["primary"]).upper()
         for what, code in (("add-on code", add_on), ("primary code", primary)):
-            if not _is_code(code):
+            if not is_code(code):
                 raise CmsFileError(f"{name}: line {lineno}: {what} {code!r} is not a five-character code")
         kind = _cell(cells, cols["type"])
         if kind not in ("1", "2", "3"):
@@ -488,7 +488,7 @@ class PfsTable:
         CMS lists no such row. One release in memory: ``dos`` does not change the answer here."""
         if not isinstance(code, str):
             return None
-        return self._rows.get((_norm(code), _norm(modifier or "")))
+        return self._rows.get((norm_code(code), norm_code(modifier or "")))
 
     def __len__(self) -> int:
         return len(self._rows)
@@ -520,7 +520,7 @@ def read_pfs(name: str, text: str, release: str, source: str, verified: bool) ->
         code = _cell(cells, cols["code"]).upper()
         if not code:
             continue
-        if not _is_code(code):
+        if not is_code(code):
             if len(cells) > cols["global_days"] and _cell(cells, cols["global_days"]).upper() in PFS_GLOBAL:
                 raise CmsFileError(f"{name}: line {lineno}: {code!r} is not a five-character HCPCS/CPT code")
             continue  # a trailing note
@@ -617,10 +617,10 @@ class HcpcsTable:
     def get(self, code: str) -> HcpcsCode | None:
         if not isinstance(code, str):
             return None
-        return self._codes.get(_norm(code))
+        return self._codes.get(norm_code(code))
 
     def __contains__(self, code: object) -> bool:
-        return isinstance(code, str) and _norm(code) in self._codes
+        return isinstance(code, str) and norm_code(code) in self._codes
 
     def __len__(self) -> int:
         return len(self._codes)
@@ -698,7 +698,7 @@ def read_anweb(name: str, text: str, release: str, source: str) -> Iterator[tupl
             continue
         if len(code) == 2 and code.isalnum():
             kind = "modifier"
-        elif _is_code(code) and code[0].isalpha() and code[1:].isdigit():
+        elif is_code(code) and code[0].isalpha() and code[1:].isdigit():
             kind = "code"
         else:
             raise CmsFileError(f"{name}: line {lineno}: {code!r} is not a HCPCS Level II code or modifier")
@@ -726,12 +726,6 @@ def read_anweb(name: str, text: str, release: str, source: str) -> Iterator[tupl
 # ===================================================================================================
 # built-in excerpts (terminology/aoc, terminology/pfs, terminology/hcpcs)
 # ===================================================================================================
-def _sidecar(path: Path, keys: tuple[str, ...]) -> dict[tuple[str, ...], tuple[str, bool]]:
-    from fhirplugin.tx.ncci import _read_sidecar
-
-    return _read_sidecar(path, keys)
-
-
 def _only_file(folder: Path, pattern: str) -> Path | None:
     files = sorted(p for p in folder.glob(pattern) if not p.name.endswith(".sources.csv"))
     return files[0] if files else None
@@ -747,7 +741,7 @@ def builtin_aoc() -> AocTable:
         return AocTable.empty()
     release = _builtin_release(folder)
     table = AocTable.load(path, release=release, source="fhirplugin built-in", verified=False)
-    sources = _sidecar(folder / "aoc.sources.csv", ("add_on_code", "primary_code"))
+    sources = read_sidecar(folder / "aoc.sources.csv", ("add_on_code", "primary_code"))
     rows: dict[str, list[_AocRaw]] = {}
     for add_on, r in table.rows():
         src, ok = sources.get((add_on, r[0]), (r[5], r[6]))
@@ -765,7 +759,7 @@ def builtin_pfs() -> PfsTable:
     table = PfsTable.load(
         path, release=_builtin_release(folder), source="fhirplugin built-in", verified=False
     )
-    sources = _sidecar(folder / "pfs.sources.csv", ("code", "modifier"))
+    sources = read_sidecar(folder / "pfs.sources.csv", ("code", "modifier"))
     rows = {}
     for row in table:
         src, ok = sources.get((row.code, row.modifier), (row.source, row.verified))
@@ -781,7 +775,7 @@ def builtin_hcpcs() -> HcpcsTable:
     if path is None:
         return HcpcsTable.empty()
     table = HcpcsTable.load(path, release=_builtin_release(folder), source="fhirplugin built-in")
-    sources = _sidecar(folder / "hcpcs.sources.csv", ("code",))
+    sources = read_sidecar(folder / "hcpcs.sources.csv", ("code",))
     codes = {}
     for item in table:
         src, _ok = sources.get((item.code,), (item.source, False))

@@ -60,15 +60,12 @@ from fhirplugin.tx.ncci import (
     NcciFileError,
     PtpEdit,
     PtpTable,
-    _members,
-    _norm,
-    _parse_mue,
     iter_ptp_fields,
     ptp_table_from_name,
 )
-from fhirplugin.tx.ncci import (
-    _letters as _mue_letters,
-)
+from fhirplugin.tx.ncci.files import file_members, norm_code
+from fhirplugin.tx.ncci.mue import letters as _mue_letters
+from fhirplugin.tx.ncci.mue import parse_mue
 from fhirplugin.tx.releases import detect_release, release_start
 
 log = logging.getLogger("fhirplugin.tx.cmsstore")
@@ -344,7 +341,7 @@ class StorePtpTable:
         return next((r for r in rows if _dos_ok(r[0], r[1], day)), None)
 
     def lookup(self, column1: str, column2: str, dos: date | None) -> PtpEdit | None:
-        c1, c2 = _norm(column1), _norm(column2)
+        c1, c2 = norm_code(column1), norm_code(column2)
         rel = self.store.pick("ptp", self.setting, dos)
         if rel is None:
             return self.fallback.lookup(c1, c2, dos)
@@ -374,7 +371,7 @@ class StorePtpTable:
 
     def among(self, codes: Collection[str], dos: date | None) -> list[PtpEdit]:
         """Every edit in force on ``dos`` between two of ``codes``: one indexed query."""
-        wanted = sorted({_norm(c) for c in codes if isinstance(c, str) and c.strip()})
+        wanted = sorted({norm_code(c) for c in codes if isinstance(c, str) and c.strip()})
         if len(wanted) < 2:
             return []
         rel = self.store.pick("ptp", self.setting, dos)
@@ -422,7 +419,7 @@ class StorePtpTable:
         return found
 
     def column2_for(self, column1: str, dos: date | None) -> list[PtpEdit]:
-        c1 = _norm(column1)
+        c1 = norm_code(column1)
         rel = self.store.pick("ptp", self.setting, dos)
         if rel is None:
             return self.fallback.column2_for(c1, dos)
@@ -442,7 +439,7 @@ class StorePtpTable:
         return [found[k] for k in sorted(found)]
 
     def rows(self, column1: str, column2: str) -> list[PtpEdit]:
-        c1, c2 = _norm(column1), _norm(column2)
+        c1, c2 = norm_code(column1), norm_code(column2)
         out = []
         for rel in reversed(self.store.releases("ptp", self.setting)):
             for row in self.store.conn().execute(
@@ -486,7 +483,7 @@ class StoreMueTable:
         hit = self._cache.get(key, _MISS)
         if hit is not _MISS:
             return hit
-        c = _norm(code)
+        c = norm_code(code)
         row = (
             self.store.conn()
             .execute("SELECT value, mai, rat FROM mue WHERE rel = ? AND code = ?", (rel.id, c))
@@ -515,7 +512,7 @@ class StoreAocTable:
     def get(self, add_on: str, dos: date | None = None) -> AocEdit | None:
         if not isinstance(add_on, str):
             return None
-        code = _norm(add_on)
+        code = norm_code(add_on)
         rel = self.store.pick("aoc", "", dos)
         if rel is None:
             return self.fallback.get(code, dos)
@@ -549,7 +546,7 @@ class StorePfsTable:
     def get(self, code: str, dos: date | None = None, modifier: str = "") -> PfsRow | None:
         if not isinstance(code, str):
             return None
-        c, m = _norm(code), _norm(modifier or "")
+        c, m = norm_code(code), norm_code(modifier or "")
         rel = self.store.pick("pfs", "", dos)
         if rel is None:
             return self.fallback.get(c, dos, m)
@@ -578,7 +575,7 @@ class StoreHcpcsTable:
     def get(self, code: str) -> HcpcsCode | None:
         if not isinstance(code, str):
             return None
-        c = _norm(code)
+        c = norm_code(code)
         rel = self.store.pick("hcpcs", "", None)
         if rel is None:
             return self.fallback.get(c)
@@ -694,7 +691,7 @@ def _groups(
             raise CmsFileError(
                 f"{path}: not a CMS data file fhirplugin reads (expected .txt, .csv, .xlsx or .zip)"
             )
-        members = drop_twin_workbooks(list(_members(path, (".txt", ".csv", ".xlsx"), in_folder=False)))
+        members = drop_twin_workbooks(list(file_members(path, (".txt", ".csv", ".xlsx"), in_folder=False)))
         used = 0
         for name, data in members:
             text = content_of(name, data)
@@ -935,7 +932,7 @@ def _count_rows(name: str, text: str) -> int:
 
 def _write_mue(conn: sqlite3.Connection, rel: int, name: str, text: str, g: _Group) -> int:
     entries: dict[str, MueEntry] = {}
-    n = _parse_mue(name, text, entries, {}, "", True, g.release)
+    n = parse_mue(name, text, entries, {}, "", True, g.release)
     wrong = {e.table for e in entries.values()} - {_TABLE_OF_SETTING[g.setting]}
     if wrong:
         raise CmsFileError(f"{name}: an MUE {', '.join(sorted(wrong))} table, imported as {g.setting}")

@@ -21,8 +21,8 @@ from fhirplugin.tx.ncci import (
     MUE_LINE_MODIFIERS,
     PTP_BYPASS_MODIFIERS,
     CmsFileError,
-    _members,
 )
+from fhirplugin.tx.ncci.files import file_members
 
 _LIST_COLUMNS = {
     "code": ("modifier", "code", "mod"),
@@ -65,7 +65,7 @@ def read_modifier_lists(paths: Iterable[Path] | Path, base: ModifierTable) -> Mo
     found: dict[str, Modifier] = {}
     levels: set[str] = set()
     for path in paths:
-        for name, data in drop_twin_workbooks(list(_members(Path(path), (".csv", ".txt", ".xlsx")))):
+        for name, data in drop_twin_workbooks(list(file_members(Path(path), (".csv", ".txt", ".xlsx")))):
             text = content_of(name, data)
             source = f"CMS modifier list ({Path(name.split('!')[-1]).name})"
             head = head_text(text).lower()
