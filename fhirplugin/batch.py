@@ -396,32 +396,9 @@ def _oversize(index: int, line: int | None, n: int, limit: int) -> jsonload.RawI
     )
 
 
-def safe_check(engine, raw: jsonload.RawInput, fhir_version: str, source: str):
-    """``engine.check_raw`` that turns an unexpected exception into a fatal outcome for that input."""
-    from fhirplugin.engine import Result
-
-    try:
-        return engine.check_raw(raw, fhir_version=fhir_version, source=source)
-    except Exception as exc:
-        log.exception("checking %s line %s failed", source, raw.line)
-        res = Result(source, raw.index, raw.line, None, None, "R4")
-        res.findings = [
-            Finding(
-                "",
-                Severity.FATAL,
-                "exception",
-                "fhirplugin could not check this resource (internal error); the other resources were "
-                "checked.",
-                [],
-                type(exc).__name__,
-            )
-        ]
-        return res
-
-
 def check_chunk(chunk: Chunk) -> tuple[bytes, Stats]:
     """In a worker: check every item of ``chunk``; the NDJSON outcomes and their counts."""
-    from fhirplugin.engine import once_per_file
+    from fhirplugin.engine import once_per_file, safe_check
 
     engine = _ENGINE
     if engine is None:
@@ -575,7 +552,6 @@ __all__ = [
     "default_jobs",
     "expand",
     "run_batch",
-    "safe_check",
     "tagged_outcome",
 ]
 

@@ -415,6 +415,28 @@ def _in_checked_resources(findings: list[Finding], value: dict, base: str) -> li
 _ONCE_PER_FILE = frozenset({"PRF001"})
 
 
+def safe_check(engine: Engine, raw: jsonload.RawInput, fhir_version: str, source: str) -> Result:
+    """``engine.check_raw`` that turns an unexpected exception into a fatal outcome for that input
+    (batch workers and Spark partitions check the other inputs on)."""
+    try:
+        return engine.check_raw(raw, fhir_version=fhir_version, source=source)
+    except Exception as exc:
+        log.exception("checking %s line %s failed", source, raw.line)
+        res = Result(source, raw.index, raw.line, None, None, "R4")
+        res.findings = [
+            Finding(
+                "",
+                Severity.FATAL,
+                "exception",
+                "fhirplugin could not check this resource (internal error); the other resources were "
+                "checked.",
+                [],
+                type(exc).__name__,
+            )
+        ]
+        return res
+
+
 def once_per_file(results: list[Result], seen: set[tuple[str, str]] | None = None) -> None:
     """Drop the findings of :data:`_ONCE_PER_FILE` rules already said for the same file (``seen``
     carries what was said across calls: batch keeps one set per input file)."""

@@ -25,7 +25,6 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from fhirplugin.batch import safe_check
 from fhirplugin.config import Settings
 from fhirplugin.fhir import jsonload
 
@@ -53,6 +52,8 @@ def check_rows(
 ) -> Iterator[tuple]:
     """Check ``(value, index)`` pairs; one output tuple per pair (the columns of :data:`OUTPUT_COLUMNS`
     then any carried values). ``value`` may be a str, bytes or None; a Row is read by position."""
+    from fhirplugin.engine import safe_check
+
     engine = _engine(settings_json)
     limit = engine.settings.max_resource_bytes
     depth = engine.settings.max_depth
