@@ -43,8 +43,6 @@ class Rule:
     family: ClassVar[str] = "generic"
     severity: ClassVar[Severity] = Severity.ERROR
     issue_type: ClassVar[str] = "business-rule"
-    # rules that only make sense for one layer (e.g. structure) can opt out of running on orders
-    applies_to: ClassVar[tuple[str, ...]] = ("Claim", "Procedure", "ServiceRequest")
     # the CPT codes one of which a line must carry for this rule to find anything (a function of the
     # family's data, read once per engine); None: the rule runs on every submission
     triggers: ClassVar[Callable[[], Iterable[str]] | None] = None

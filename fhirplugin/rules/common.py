@@ -104,15 +104,9 @@ def _lines_with(sub: Submission, codes: Mapping[str, object], types: tuple[str, 
     ]
 
 
-def same_session(line: ServiceLine, other: ServiceLine) -> bool:
-    """Same patient, provider and date of service; an unknown date matches only within one resource."""
-    if other.patient != line.patient or other.provider != line.provider or other.date != line.date:
-        return False
-    return line.date is not None or other.resource_path == line.resource_path
-
-
 def session_key(line: ServiceLine) -> tuple:
-    """Lines share a key exactly when :func:`same_session` holds between them."""
+    """Same patient, provider and date of service; a line with no date shares its session only with
+    the lines of its own resource."""
     if line.date is None:
         return (line.patient, line.provider, None, line.resource_path)
     return (line.patient, line.provider, line.date)

@@ -248,11 +248,6 @@ class AocEdit:
             return f"NCCI add-on code edits, {describe_release(self.release)}"
         return self.source or "NCCI add-on code edits (fhirplugin built-in excerpt)"
 
-    @property
-    def contractor_defined(self) -> bool:
-        """True when the contractor may accept primaries CMS does not list (types 2 and 3)."""
-        return self.edit_type in (2, 3)
-
 
 # one AOC row: (primary, edit_type, effective, deletion, release, source, verified)
 _AocRaw = tuple
@@ -568,11 +563,6 @@ class HcpcsCode:
             start = _release_month(self.release)
             return f"CMS HCPCS Level II file, {start}"
         return self.source or "CMS HCPCS Level II file (fhirplugin built-in excerpt)"
-
-    def valid_on(self, dos: date) -> bool:
-        return (self.added is None or self.added <= dos) and (
-            self.terminated is None or dos <= self.terminated
-        )
 
 
 def _release_month(release: str) -> str:

@@ -366,9 +366,6 @@ class StorePtpTable:
         edit = self._edits.get(ekey)
         return edit if edit is not None else self._edits.put(ekey, self._edit(rel, c1, c2, hit))
 
-    def lookup_either(self, code_a: str, code_b: str, dos: date | None) -> PtpEdit | None:
-        return self.lookup(code_a, code_b, dos) or self.lookup(code_b, code_a, dos)
-
     def among(self, codes: Collection[str], dos: date | None) -> list[PtpEdit]:
         """Every edit in force on ``dos`` between two of ``codes``: one indexed query."""
         wanted = sorted({norm_code(c) for c in codes if isinstance(c, str) and c.strip()})
@@ -599,19 +596,6 @@ class StoreHcpcsTable:
     def __len__(self) -> int:
         rel = self.store.pick("hcpcs", "", None)
         return rel.rows if rel else len(self.fallback)
-
-
-def store_modifier_rows(store: CmsStore) -> tuple[list[tuple[str, str, str, str]], set[str]]:
-    """(code, level, description, category) of the newest modifier release, and the levels it holds."""
-    rel = store.pick("modifiers", "", None)
-    if rel is None:
-        return [], set()
-    rows = (
-        store.conn()
-        .execute("SELECT code, level, description, category FROM modifiers WHERE rel = ?", (rel.id,))
-        .fetchall()
-    )
-    return rows, {r[1] for r in rows}
 
 
 # ===================================================================================================

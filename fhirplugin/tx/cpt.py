@@ -62,7 +62,7 @@ def looks_like_hcpcs(code: str) -> bool:
 class CptCode:
     """One CPT or HCPCS code.
 
-    ``system`` is ``"cpt"`` or ``"hcpcs"`` (``system_uri`` gives the FHIR code system).
+    ``system`` is ``"cpt"`` or ``"hcpcs"``.
     ``verified`` is True only when every fact on the row comes from a source that was read
     ([V]/[V-3p]; ``source`` names it); False when any of them is from memory or inference.
     """
@@ -75,10 +75,6 @@ class CptCode:
     family: str | None
     source: str
     verified: bool
-
-    @property
-    def system_uri(self) -> str:
-        return _SYSTEMS[self.system]
 
 
 class CptTable:

@@ -74,10 +74,6 @@ class Modifier:
     source: str
     verified: bool
 
-    @property
-    def system_uri(self) -> str:
-        return _SYSTEMS[self.system]
-
 
 class ModifierTable:
     """Modifiers by code; lookups ignore case and surrounding blanks.
@@ -179,18 +175,6 @@ class ModifierTable:
     def is_valid(self, code: str) -> bool:
         """True when ``code`` is a modifier in the table (``"xs"`` and ``"XS"`` alike; ``"11"`` is not)."""
         return self.get(code) is not None
-
-    def ptp_bypass_codes(self) -> frozenset[str]:
-        """The NCCI PTP-associated modifiers."""
-        return frozenset(m.code for m in self._mods.values() if m.ptp_bypass)
-
-    def distinct_codes(self) -> frozenset[str]:
-        """59 and the X{EPSU} modifiers."""
-        return frozenset(m.code for m in self._mods.values() if m.distinct)
-
-    def mue_line_codes(self) -> frozenset[str]:
-        """Modifiers that put extra units of an MAI-1 code on a separate line."""
-        return frozenset(m.code for m in self._mods.values() if m.mue_line)
 
     def __contains__(self, code: object) -> bool:
         return isinstance(code, str) and self.is_valid(code)

@@ -8,7 +8,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fhirplugin.fhir.case import CPT, Case, Coded, ServiceLine, Submission
-from fhirplugin.rules.common import Sessions, same_session, sessions
+from fhirplugin.rules.common import Sessions, sessions
+
+
+def same_session(line: ServiceLine, other: ServiceLine) -> bool:
+    """The definition the grouped look-ups must agree with: same patient, provider and date of
+    service; an unknown date matches only within one resource."""
+    if other.patient != line.patient or other.provider != line.provider or other.date != line.date:
+        return False
+    return line.date is not None or other.resource_path == line.resource_path
+
 
 CODES = ["49406", "76942", "77012", "10030", None]
 TYPES = ["Claim", "Procedure", "ServiceRequest"]

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from fhirplugin.fhir.case import CPT, HCPCS
 from fhirplugin.resources import data_dir
 from fhirplugin.tx.modifiers import ModifierDataError, ModifierTable
 
@@ -60,11 +59,10 @@ def test_builtin_holds_every_level_one_modifier_at_its_cms_level(mods: ModifierT
     assert level_one <= {m.code for m in mods}
     for m in mods:
         assert m.system in cms.get(m.code, set()), m.code
-        assert m.system_uri == (CPT if m.system == "cpt" else HCPCS)
 
 
 def test_ptp_associated_modifiers(mods: ModifierTable) -> None:
-    assert mods.ptp_bypass_codes() == PTP_ASSOCIATED
+    assert {m.code for m in mods if m.ptp_bypass} == PTP_ASSOCIATED
     for code in PTP_ASSOCIATED:
         assert mods.get(code).verified, code
     assert not mods.get("76").ptp_bypass  # repeat procedure: an MUE-line modifier, not a PTP one
@@ -83,13 +81,14 @@ def test_ptp_list_matches_the_reference(mods: ModifierTable, shared: Path) -> No
         body = ln.split(":", 1)[1]
         body = re.sub(r"\([^)]*\)", " ", body)
         listed |= set(re.findall(r"\b(?:[A-Z]{2}|[A-Z]\d|\d{2})\b", body))
-    assert listed == mods.ptp_bypass_codes()
+    assert listed == {m.code for m in mods if m.ptp_bypass}
 
 
 def test_distinct_and_mue_line(mods: ModifierTable) -> None:
-    assert mods.distinct_codes() == {"59", "XE", "XS", "XP", "XU"}
-    assert {"76", "77", "91", "RT", "LT", "F1"} <= mods.mue_line_codes()
-    assert "59" not in mods.mue_line_codes()
+    assert {m.code for m in mods if m.distinct} == {"59", "XE", "XS", "XP", "XU"}
+    mue_line = {m.code for m in mods if m.mue_line}
+    assert {"76", "77", "91", "RT", "LT", "F1"} <= mue_line
+    assert "59" not in mue_line
 
 
 def test_memory_only_modifiers_are_unverified(mods: ModifierTable) -> None:

@@ -115,7 +115,7 @@ def test_ptp_lookup_normalises_codes(ptp: PtpTable) -> None:
 
 def test_ptp_order_matters(ptp: PtpTable) -> None:
     assert ptp.lookup("77012", "49407", date(2020, 1, 1)) is None
-    assert ptp.lookup_either("77012", "49407", date(2020, 1, 1)).column1 == "49407"
+    assert ptp.lookup("49407", "77012", date(2020, 1, 1)).column1 == "49407"
 
 
 def test_ptp_two_windows_pick_the_row_in_force(ptp: PtpTable) -> None:
@@ -158,13 +158,6 @@ def test_indicator_semantics(ptp: PtpTable) -> None:
     assert not allowed.bypassed_by(["76", "26", ""])  # 76 repeats a procedure; it is not a PTP modifier
     assert not never.bypassed_by(["59", "XS", "XU"])
     assert not_applicable.bypassed_by([])
-
-
-def test_active_on() -> None:
-    edit = PtpEdit("10030", "10160", False, date(2014, 1, 1), date(2014, 12, 31), "1", "", "t", True)
-    assert not edit.active_on(date(2013, 12, 31))
-    assert edit.active_on(date(2014, 1, 1)) and edit.active_on(date(2014, 12, 31))
-    assert not edit.active_on(date(2015, 1, 1))
 
 
 def test_modifier_sets() -> None:

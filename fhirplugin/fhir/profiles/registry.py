@@ -105,9 +105,6 @@ class ProfileRegistry:
     def profiles(self) -> list[StructureDef]:
         return [sd for by_v in self._profiles.values() for sd in by_v.values()]
 
-    def extensions(self) -> list[StructureDef]:
-        return list(self._extensions.values())
-
     def __contains__(self, url: object) -> bool:
         return isinstance(url, str) and (
             strip_version(url) in self._profiles or strip_version(url) in self._extensions

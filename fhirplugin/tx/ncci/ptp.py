@@ -57,10 +57,6 @@ class PtpEdit:
             return f"NCCI PTP {self.table or 'practitioner'} table, {self.release}"
         return self.source or f"NCCI PTP {self.table or 'practitioner'} table (fhirplugin built-in excerpt)"
 
-    def active_on(self, dos: date) -> bool:
-        """True when ``dos`` falls in [effective, deletion] (deletion inclusive; None = open)."""
-        return self.effective <= dos and (self.deletion is None or dos <= self.deletion)
-
     def bypassed_by(self, modifiers: Iterable[str]) -> bool:
         """True when the edit does not stop the pair given the modifiers reported.
 
@@ -217,10 +213,6 @@ class PtpTable:
                     if edit is not None:
                         found.append(edit)
         return found
-
-    def lookup_either(self, code_a: str, code_b: str, dos: date | None) -> PtpEdit | None:
-        """The edit between two codes in either order (``code_a`` as column 1 first)."""
-        return self.lookup(code_a, code_b, dos) or self.lookup(code_b, code_a, dos)
 
     def column2_for(self, column1: str, dos: date | None) -> list[PtpEdit]:
         """Every edit with this column 1 code in force on ``dos`` (see :meth:`lookup`), by column 2."""
