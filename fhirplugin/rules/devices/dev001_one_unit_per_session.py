@@ -1,40 +1,15 @@
+"""DEV001, a units-vs-documented-count rule (:mod:`fhirplugin.rules.templates.units`): one unit per
+session for the device codes whose row says ``one_unit``."""
+
 from __future__ import annotations
 
-import datetime as dt
-from collections.abc import Iterator
-from typing import TYPE_CHECKING
-
-from fhirplugin.fhir.case import ServiceLine
-from fhirplugin.findings import Finding, Severity
-from fhirplugin.rules.base import Rule, RuleContext, register
-from fhirplugin.rules.devices.data import DeviceCode, device_code, device_codes, device_lines
-
-if TYPE_CHECKING:
-    from fhirplugin.tx.store import Terminology
-
-
-def _groups(lines: list[ServiceLine]) -> dict[tuple, list[ServiceLine]]:
-    """Lines grouped by (resource type, patient, provider, date, code), in input order."""
-    out: dict[tuple, list[ServiceLine]] = {}
-    for line in lines:
-        date: dt.date | str | None = line.date if line.date is not None else f"?{line.resource_path}"
-        out.setdefault((line.resource_type, line.patient, line.provider, date, line.cpt), []).append(line)
-    return out
-
-
-def _diagnostics(tx: Terminology, dc: DeviceCode) -> str:
-    text = (
-        f"CPT descriptor of {dc.code}: single or multiple devices, so one unit covers every marker or "
-        f"dosimeter of the session ({dc.source}; seeds 002_8dafaa6a1b2c017b and 004_77778cb5e6510739)."
-    )
-    mue = tx.mue.get(dc.code)
-    if mue is None:
-        return text + f" The loaded MUE table has no value for {dc.code}."
-    return text + f" MUE {dc.code}: {mue.value}, MAI {mue.mai_text} (source {mue.source})."
+from fhirplugin.rules.base import RuleContext, register
+from fhirplugin.rules.devices.data import FAMILY, DeviceCode
+from fhirplugin.rules.templates import units
 
 
 @register
-class OneUnitPerSession(Rule):
+class OneUnitPerSession(units.OneUnitPerSession):
     """A fiducial-marker or dosimeter placement code reported more than once for one session.
 
     What it checks:
@@ -58,43 +33,21 @@ class OneUnitPerSession(Rule):
     """
 
     id = "DEV001"
-    needs = frozenset({"Procedure", "Device"})
     name = "devices.one-unit-per-session"
     family = "devices"
-    triggers = staticmethod(device_codes)
-    restates_mue = staticmethod(lambda: [c for c, dc in device_codes().items() if dc.one_unit])
-    severity = Severity.ERROR
-    issue_type = "business-rule"
+    data = FAMILY
+    too_many = "{code} covers every marker or dosimeter placed in the session: {verb} 1 unit, not {units}."
+    further = (
+        "This is a further {code} {what} for the same patient, provider and date: {code} is {done} once per "
+        "session however many devices were placed; delete this {what}."
+    )
 
-    def check(self, ctx: RuleContext) -> Iterator[Finding]:
-        lines = [
-            line
-            for line in device_lines(ctx.submission, "Claim", "ServiceRequest")
-            if (dc := device_code(line)) is not None and dc.one_unit
-        ]
-        for group in _groups(lines).values():
-            first, extra = group[0], group[1:]
-            dc = device_code(first)
-            if dc is None:  # pragma: no cover - filtered above
-                continue
-            diagnostics = _diagnostics(ctx.tx, dc)
-            order = first.resource_type == "ServiceRequest"
-            units = first.units
-            if units.value is not None and units.path is not None and units.value > 1:
-                yield self.finding(
-                    f"{dc.code} covers every marker or dosimeter placed in the session: "
-                    f"{'order' if order else 'report'} 1 unit, not {units.value:g}.",
-                    units.path,
-                    diagnostics=diagnostics,
-                    fix={"action": "set-units", "path": units.path.removesuffix(".value"), "value": 1},
-                )
-            what = "order" if order else "line"
-            for line in extra:
-                yield self.finding(
-                    f"This is a further {dc.code} {what} for the same patient, provider and date: {dc.code} is "
-                    f"{'ordered' if order else 'reported'} once per session however many devices were placed; "
-                    f"delete this {what}.",
-                    line.path,
-                    diagnostics=diagnostics,
-                    fix={"action": "delete-line", "path": line.path},
-                )
+    def diagnostics(self, ctx: RuleContext, row: DeviceCode) -> str:
+        text = (
+            f"CPT descriptor of {row.code}: single or multiple devices, so one unit covers every marker or "
+            f"dosimeter of the session ({row.source}; seeds 002_8dafaa6a1b2c017b and 004_77778cb5e6510739)."
+        )
+        mue = ctx.tx.mue.get(row.code)
+        if mue is None:
+            return text + f" The loaded MUE table has no value for {row.code}."
+        return text + f" MUE {row.code}: {mue.value}, MAI {mue.mai_text} (source {mue.source})."

@@ -1,16 +1,15 @@
+"""DEV002, a site-and-approach-decide-the-code rule (:mod:`fhirplugin.rules.templates.site`) on the
+device ConceptMap."""
+
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-from fhirplugin.fhir.case import CPT
-from fhirplugin.findings import Finding, Severity
-from fhirplugin.rules.base import Rule, RuleContext, register
-from fhirplugin.rules.common import code_label, join_or
-from fhirplugin.rules.devices.data import SITE_MAP, decide_code, device_code, device_codes, device_lines
+from fhirplugin.rules.base import register
+from fhirplugin.rules.devices.data import FAMILY, SITE_MAP, site_decision
+from fhirplugin.rules.templates import site
 
 
 @register
-class SiteDecidesCode(Rule):
+class SiteDecidesCode(site.SiteDecidesCode):
     """A device placement code that does not fit the documented site, approach or diagnosis.
 
     What it checks:
@@ -43,44 +42,11 @@ class SiteDecidesCode(Rule):
     """
 
     id = "DEV002"
-    needs = frozenset({"Procedure"})
     name = "devices.site-decides-code"
     family = "devices"
-    triggers = staticmethod(device_codes)
-    severity = Severity.ERROR
-    issue_type = "code-invalid"
-
-    def check(self, ctx: RuleContext) -> Iterator[Finding]:
-        for line in device_lines(ctx.submission):
-            dc = device_code(line)
-            code = line.cpt
-            if dc is None or code is None or line.code is None:
-                continue
-            decision = decide_code(ctx.tx, line, dc)
-            if decision is None or code in decision.expected:
-                continue
-            expected = list(decision.expected)
-            fix = None
-            if len(expected) == 1:
-                fix = {
-                    "action": "replace-code",
-                    "path": line.code.path,
-                    "from": code,
-                    "to": expected[0],
-                    "system": CPT,
-                }
-            reasons = "; ".join(
-                dict.fromkeys(f"{c}: {t.comment}" for c, t in decision.expected.items() if t.comment)
-            )
-            where = ", ".join(decision.evidence) or "approach extension only"
-            yield self.finding(
-                f"{code} does not fit the documented {decision.basis}: report "
-                f"{join_or(code_label(ctx.tx, c) for c in expected)} instead.",
-                line.code.path,
-                diagnostics=(
-                    f"ConceptMap {SITE_MAP.rsplit('/', 1)[-1]}. {reasons}. Documented at: {where}. "
-                    f"Scope of {code}: {dc.source}."
-                ),
-                fix=fix,
-                unverified=decision.unverified,
-            )
+    data = FAMILY
+    decide = staticmethod(site_decision)
+    diagnostics = (
+        f"ConceptMap {SITE_MAP.rsplit('/', 1)[-1]}. {{reasons}}. Documented at: {{where}}. "
+        "Scope of {code}: {source}."
+    )

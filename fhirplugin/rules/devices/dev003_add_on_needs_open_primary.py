@@ -1,31 +1,14 @@
+"""DEV003, an add-on-needs-primary rule (:mod:`fhirplugin.rules.templates.addon`) on the device tables."""
+
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-from fhirplugin.fhir.case import ServiceLine
-from fhirplugin.findings import Finding, Severity
-from fhirplugin.rules.base import Rule, RuleContext, register
-from fhirplugin.rules.devices.data import (
-    PrimaryJudgement,
-    device_code,
-    device_codes,
-    device_lines,
-    judge_primary,
-    region_words,
-    session_partners,
-)
-
-# a bill is judged with the other bills of the session, an order with the other orders
-_PARTNERS = {"Claim": ("Claim",), "ServiceRequest": ("ServiceRequest",)}
-_CRITERIA = "terminology/devices/open-primary.csv"
-
-
-def _code_path(line: ServiceLine) -> str:
-    return line.code.path if line.code is not None else line.code_path
+from fhirplugin.rules.base import register
+from fhirplugin.rules.devices.data import FAMILY, DeviceCode, region_words
+from fhirplugin.rules.templates import addon
 
 
 @register
-class AddOnNeedsOpenPrimary(Rule):
+class AddOnNeedsOpenPrimary(addon.AddOnNeedsPrimary):
     """An open device placement add-on (49412) without its open primary procedure, or beside 49411.
 
     What it checks:
@@ -57,111 +40,37 @@ class AddOnNeedsOpenPrimary(Rule):
     """
 
     id = "DEV003"
-    needs = frozenset({"Procedure"})
     name = "devices.add-on-open-primary"
     family = "devices"
-    triggers = staticmethod(device_codes)
-    # two device codes of different approaches in one session: reported here as an approach conflict
-    restates_ptp = staticmethod(
-        lambda: [
-            (a, b)
-            for a, da in device_codes().items()
-            for b, db in device_codes().items()
-            if da.approach != db.approach
-        ]
+    data = FAMILY
+    criteria_file = "open-primary.csv"
+    scope = "an abdominal, pelvic or retroperitoneal procedure code"
+    missing_order = (
+        "{code} is an add-on code for devices placed during open surgery, but none of the orders for this "
+        "patient and date is an open procedure in the {region}: order it with the open procedure, or order "
+        "49411 if the devices are to be placed through the skin."
     )
-    # the primary of the device add-on codes is judged here, against the open-primary criteria
-    restates_aoc = staticmethod(lambda: [c for c, e in device_codes().items() if e.approach == "open"])
-    severity = Severity.ERROR
-    issue_type = "business-rule"
+    missing_claim = (
+        "{code} is an add-on code for devices placed during open surgery, but no line for this patient, "
+        "provider and date is an open procedure in the {region}: report the open procedure with it, report "
+        "49327 instead if they were placed during a laparoscopic procedure, or 49411 if they were placed "
+        "through the skin."
+    )
+    diagnostics = (
+        "{code} is an add-on code (terminology/cpt/codes.csv, {source}) for devices placed during an open "
+        "procedure; the primary must be reported for the same patient, provider and date. Checked against "
+        "{criteria}: {seen}."
+    )
+    conflict = (
+        "{a} ({a_approach}) and {b} ({b_approach}) are both {done} for the same patient, provider and date: "
+        "the devices of one session are placed by one approach; keep {keep} and delete the {drop} {what}."
+    )
+    conflict_diagnostics = (
+        "{a}: {a_approach} placement; {b}: {b_approach} placement (terminology/devices/codes.csv; {a_source}; "
+        "{b_source}). Suggested deletion of {drop} because {why}."
+    )
+    with_primary = "an open primary is in the session ({reason})"
+    without_primary = "no open primary procedure is in the session"
 
-    def check(self, ctx: RuleContext) -> Iterator[Finding]:
-        sub = ctx.submission
-        lines = list(device_lines(sub, *_PARTNERS))
-        for i, line in enumerate(lines):
-            dc = device_code(line)
-            entry = ctx.tx.cpt.get(line.cpt or "")
-            if dc is None:  # pragma: no cover - device_lines yields device codes only
-                continue
-            partners = session_partners(sub, line, _PARTNERS[line.resource_type])
-            add_on = entry is not None and entry.add_on
-            conflicts = [
-                other
-                for other in lines[i + 1 :]
-                if (odc := device_code(other)) is not None
-                and odc.approach != dc.approach
-                and any(o is other for o in partners)
-            ]
-            if not add_on and not conflicts:
-                continue  # nothing to judge the partners for
-            judged = [(o, judge_primary(ctx.tx, o)) for o in partners]
-            primaries = [(o, j) for o, j in judged if j.counts]
-            if add_on and not primaries:
-                yield self._no_primary(line, judged, entry.verified, entry.source)
-            for other in conflicts:
-                yield self._conflict(line, other, primaries)
-
-    def _no_primary(
-        self,
-        line: ServiceLine,
-        judged: list[tuple[ServiceLine, PrimaryJudgement]],
-        verified: bool,
-        source: str,
-    ) -> Finding:
-        dc = device_code(line)
-        code = line.cpt or ""
-        order = line.resource_type == "ServiceRequest"
-        region = region_words(dc.region) if dc else "the same region"
-        seen = "; ".join(dict.fromkeys(j.reason for _, j in judged)) or "no other line in the session"
-        diagnostics = (
-            f"{code} is an add-on code (terminology/cpt/codes.csv, {source}) for devices placed during an open "
-            f"procedure; the primary must be reported for the same patient, provider and date. Checked against "
-            f"{_CRITERIA}: {seen}."
-        )
-        unverified = not verified or any(not j.verified for _, j in judged)
-        if order:
-            return self.finding(
-                f"{code} is an add-on code for devices placed during open surgery, but none of the orders for this "
-                f"patient and date is an open procedure in the {region}: order it with the open procedure, or order "
-                f"49411 if the devices are to be placed through the skin.",
-                _code_path(line),
-                diagnostics=diagnostics,
-                severity=Severity.WARNING,
-                unverified=unverified,
-            )
-        return self.finding(
-            f"{code} is an add-on code for devices placed during open surgery, but no line for this patient, "
-            f"provider and date is an open procedure in the {region}: report the open procedure with it, report "
-            f"49327 instead if they were placed during a laparoscopic procedure, or 49411 if they were placed "
-            f"through the skin.",
-            _code_path(line),
-            diagnostics=diagnostics,
-            unverified=unverified,
-        )
-
-    def _conflict(
-        self, line: ServiceLine, other: ServiceLine, primaries: list[tuple[ServiceLine, PrimaryJudgement]]
-    ) -> Finding:
-        a, b = device_code(line), device_code(other)
-        assert a is not None and b is not None
-        open_line, closed_line = (line, other) if a.approach == "open" else (other, line)
-        drop = closed_line if primaries else open_line
-        keep = open_line if drop is closed_line else closed_line
-        why = (
-            f"an open primary is in the session ({primaries[0][1].reason})"
-            if primaries
-            else "no open primary procedure is in the session"
-        )
-        what = "order" if line.resource_type == "ServiceRequest" else "line"
-        return self.finding(
-            f"{a.code} ({a.approach}) and {b.code} ({b.approach}) are both "
-            f"{'ordered' if what == 'order' else 'reported'} for the same patient, provider and date: the devices "
-            f"of one session are placed by one approach; keep {keep.cpt} and delete the {drop.cpt} {what}.",
-            [_code_path(line), _code_path(other)],
-            diagnostics=(
-                f"{a.code}: {a.approach} placement; {b.code}: {b.approach} placement (terminology/devices/codes.csv; "
-                f"{a.source}; {b.source}). Suggested deletion of {drop.cpt} because {why}."
-            ),
-            fix={"action": "delete-line", "path": drop.path},
-            unverified=True,
-        )
+    def region(self, row: DeviceCode) -> str:
+        return region_words(row.region)

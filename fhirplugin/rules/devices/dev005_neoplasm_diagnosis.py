@@ -1,15 +1,16 @@
+"""DEV005, a diagnosis-supports-the-code rule (:mod:`fhirplugin.rules.templates.diagnosis`) on the
+device ValueSet."""
+
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-from fhirplugin.fhir.case import ICD10CM
-from fhirplugin.findings import Finding, Severity
-from fhirplugin.rules.base import Rule, RuleContext, register
-from fhirplugin.rules.devices.data import device_code, device_codes, device_lines, dx_regions, region_words
+from fhirplugin.fhir.case import ServiceLine
+from fhirplugin.rules.base import RuleContext, register
+from fhirplugin.rules.devices.data import FAMILY, DeviceCode, dx_elsewhere, region_words
+from fhirplugin.rules.templates import diagnosis
 
 
 @register
-class NeoplasmDiagnosis(Rule):
+class NeoplasmDiagnosis(diagnosis.DiagnosisSupportsCode):
     """A fiducial-marker or dosimeter placement without a neoplasm diagnosis in the region it covers.
 
     What it checks:
@@ -37,49 +38,23 @@ class NeoplasmDiagnosis(Rule):
     """
 
     id = "DEV005"
-    needs = frozenset({"Condition"})
     name = "devices.neoplasm-diagnosis"
     family = "devices"
-    triggers = staticmethod(device_codes)
-    severity = Severity.WARNING
-    issue_type = "business-rule"
+    data = FAMILY
+    no_diagnosis = (
+        "{code} has no diagnosis: link the neoplasm of the {region} that the devices mark for radiation therapy."
+    )
+    unsupported = (
+        "None of the diagnoses for {code} ({listed}) is a neoplasm of the {region}; link the tumour the devices "
+        "mark for radiation therapy."
+    )
+    diagnostics = (
+        "ValueSet {valueset} (ICD-10-CM April 2026, coding-rules reference §6b); seed 002_8dafaa6a1b2c017b."
+    )
+    no_diagnosis_diagnostics = diagnostics
 
-    def check(self, ctx: RuleContext) -> Iterator[Finding]:
-        icd = ctx.tx.icd
-        for line in device_lines(ctx.submission):
-            dc = device_code(line)
-            code = line.cpt or ""
-            if dc is None:  # pragma: no cover - device_lines yields device codes only
-                continue
-            if line.diagnosis_pointers and all(p.target is None for p in line.diagnosis_pointers):
-                continue  # dangling pointers: GEN004
-            region = region_words(dc.region)
-            diagnostics = (
-                f"ValueSet {dc.dx_valueset} (ICD-10-CM April 2026, coding-rules reference §6b); "
-                "seed 002_8dafaa6a1b2c017b."
-            )
-            diagnoses = line.diagnoses()
-            if not diagnoses:
-                yield self.finding(
-                    f"{code} has no diagnosis: link the neoplasm of the {region} that the devices mark for "
-                    f"radiation therapy.",
-                    line.path,
-                    diagnostics=diagnostics,
-                )
-                continue
-            valid = [c for d in diagnoses for c in d.icd10() if icd.is_valid(c.code)]
-            if not valid:
-                continue  # nothing in ICD-10-CM to judge, or only invalid codes (GEN003)
-            if any(ctx.tx.valuesets.contains(dc.dx_valueset, ICD10CM, c.code) for c in valid):
-                continue
-            placed = dx_regions(ctx.tx, line, dc)
-            if placed and all(t.code != dc.region for t, _, _ in placed):
-                continue  # the diagnoses put the target elsewhere (C61: prostate): DEV002 names the code
-            listed = ", ".join(dict.fromkeys(c.code for c in valid))
-            yield self.finding(
-                f"None of the diagnoses for {code} ({listed}) is a neoplasm of the {region}; link the tumour "
-                f"the devices mark for radiation therapy.",
-                list(dict.fromkeys(c.path for c in valid)),
-                diagnostics=diagnostics,
-                unverified=True,
-            )
+    def region(self, row: DeviceCode) -> str:
+        return region_words(row.region)
+
+    def defers(self, ctx: RuleContext, line: ServiceLine, row: DeviceCode) -> bool:
+        return dx_elsewhere(ctx, line, row)  # the diagnoses put the target elsewhere: DEV002 names the code

@@ -1,17 +1,15 @@
+"""DEV006, a documentation-present rule (:mod:`fhirplugin.rules.templates.documentation`): imaging of the
+device position linked to the Procedure."""
+
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-from fhirplugin.findings import Finding, Severity
-from fhirplugin.rules.base import Rule, RuleContext, register
-from fhirplugin.rules.common import case_of
-from fhirplugin.rules.devices.data import device_codes, device_lines
-
-_NOT_PERFORMED = ("not-done", "entered-in-error")
+from fhirplugin.rules.base import register
+from fhirplugin.rules.devices.data import FAMILY
+from fhirplugin.rules.templates import documentation
 
 
 @register
-class PositionImaging(Rule):
+class PositionImaging(documentation.ImagingLinked):
     """A device placement Procedure submitted without imaging that documents the marker position.
 
     What it checks:
@@ -38,29 +36,12 @@ class PositionImaging(Rule):
     needs = frozenset({"Procedure", "DiagnosticReport", "ImagingStudy"})
     name = "devices.position-imaging"
     family = "devices"
-    triggers = staticmethod(device_codes)
-    severity = Severity.WARNING
-    issue_type = "required"
-
-    def check(self, ctx: RuleContext) -> Iterator[Finding]:
-        seen: set[str] = set()
-        for line in device_lines(ctx.submission, "Claim", "Procedure"):
-            case = case_of(ctx.submission, line)
-            if case is None or not case.submitted_procedure or case.supporting_info:
-                continue
-            for proc in line.procedures:
-                if proc.resource_type != "Procedure" or proc.path in seen or proc.status in _NOT_PERFORMED:
-                    continue
-                seen.add(proc.path)
-                if proc.reports:
-                    continue
-                yield self.finding(
-                    f"The Procedure for {line.cpt} links no post-placement imaging (ImagingStudy or "
-                    "DiagnosticReport) and the claim has no supportingInfo: link the images or report that show "
-                    "where the markers or dosimeter sit.",
-                    proc.path,
-                    diagnostics=(
-                        "Seeds 002_8dafaa6a1b2c017b and 004_77778cb5e6510739: post-placement imaging documents "
-                        "the device position relative to the target."
-                    ),
-                )
+    data = FAMILY
+    text = (
+        "The Procedure for {code} links no post-placement imaging (ImagingStudy or DiagnosticReport) and the "
+        "claim has no supportingInfo: link the images or report that show where the markers or dosimeter sit."
+    )
+    diagnostics = (
+        "Seeds 002_8dafaa6a1b2c017b and 004_77778cb5e6510739: post-placement imaging documents the device "
+        "position relative to the target."
+    )

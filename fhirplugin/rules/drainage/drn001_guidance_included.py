@@ -1,39 +1,14 @@
+"""DRN001, a guidance-included rule (:mod:`fhirplugin.rules.templates.guidance`) on the drainage tables."""
+
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-from fhirplugin.fhir.case import ServiceLine
-from fhirplugin.findings import Finding, Severity
-from fhirplugin.rules.base import Rule, RuleContext, register
-from fhirplugin.rules.common import join_or, sessions
-from fhirplugin.rules.drainage.data import (
-    GuidancePair,
-    guidance_pairs,
-    guidance_primaries,
-    guidance_secondaries,
-)
-from fhirplugin.tx.ncci import PtpEdit
-
-# which kinds of line a guidance line is compared with: a bill with bills and the procedures they
-# document, an order with orders
-_PARTNERS = {"Claim": ("Claim", "Procedure"), "ServiceRequest": ("ServiceRequest",)}
-
-
-def _edit_words(edit: PtpEdit | None, drainage: str, guidance: str) -> str:
-    if edit is None:
-        return f"The loaded NCCI PTP table has no row for {drainage}/{guidance}."
-    origin = (
-        "" if edit.verified else " (built-in row inferred from the CPT instruction, not read from a CMS file)"
-    )
-    deleted = f", deleted {edit.deletion.isoformat()}" if edit.deletion else ""
-    return (
-        f"NCCI PTP {edit.column1}/{edit.column2}: effective {edit.effective.isoformat()}{deleted}, modifier "
-        f"indicator {edit.modifier_indicator}, {edit.rationale or 'no rationale'}; source {edit.source}{origin}."
-    )
+from fhirplugin.rules.base import register
+from fhirplugin.rules.drainage.data import FAMILY
+from fhirplugin.rules.templates import guidance
 
 
 @register
-class GuidanceIncluded(Rule):
+class GuidanceIncluded(guidance.GuidanceIncluded):
     """Imaging guidance billed or ordered with an image-guided drainage code that already includes it.
 
     What it checks:
@@ -62,62 +37,19 @@ class GuidanceIncluded(Rule):
     id = "DRN001"
     name = "drainage.guidance-included"
     family = "drainage"
-    triggers = staticmethod(guidance_primaries)
-    restates_ptp = staticmethod(lambda: guidance_pairs().keys())
-    severity = Severity.ERROR
-    issue_type = "business-rule"
-
-    def check(self, ctx: RuleContext) -> Iterator[Finding]:
-        pairs = guidance_pairs()
-        guidance_codes = guidance_secondaries()
-        lines = ctx.submission.lines()
-        for line in lines:
-            code = line.cpt
-            if code not in guidance_codes or line.resource_type not in _PARTNERS:
-                continue
-            kinds = _PARTNERS[line.resource_type]
-            partners: list[tuple[ServiceLine, GuidancePair]] = []
-            # the session's lines by code (rules/common.sessions): one look-up per code, not per line
-            for other, pair in sessions(ctx.submission).paired(line, pairs, kinds):
-                if all(p.primary != pair.primary for _, p in partners):
-                    partners.append((other, pair))
-            if partners:
-                yield self._finding(ctx, line, partners)
-
-    def _finding(self, ctx: RuleContext, line: ServiceLine, partners: list[tuple[ServiceLine, GuidancePair]]):
-        code = line.cpt or ""
-        drains = [p.primary for _, p in partners]
-        edits = [ctx.tx.ptp.lookup(p.primary, code, line.date) for _, p in partners]
-        bypass = [m.code for m in line.modifiers]
-        allowed = all(e is not None and e.modifier_indicator == "1" and e.bypassed_by(bypass) for e in edits)
-        what = "order" if line.resource_type == "ServiceRequest" else "line"
-        drains_words = join_or(drains, "and")
-        noun = "drainage code" if len(drains) == 1 else "drainage codes"
-        sources = "; ".join(f"{p.primary}/{p.guidance}: {p.source}" for _, p in partners)
-        diagnostics = (
-            f"CPT instruction: {drains_words} {'includes' if len(drains) == 1 else 'include'} the imaging "
-            f"guidance; {code} is not reported with {'it' if len(drains) == 1 else 'them'} ({sources}). "
-            + " ".join(_edit_words(e, d, code) for e, d in zip(edits, drains, strict=True))
-        )
-        fix = {"action": "delete-line", "path": line.path}
-        where = "ordered" if what == "order" else "reported"
-        if allowed:
-            mods = ", ".join(m for m in bypass if m)
-            return self.finding(
-                f"Imaging guidance {code} carries modifier {mods} beside {drains_words} {where} for the same "
-                f"patient and date: keep it only if the record shows the guidance was for a different "
-                f"procedure than the drainage, otherwise remove the {what}.",
-                line.code.path if line.code else line.code_path,
-                diagnostics=diagnostics,
-                severity=Severity.WARNING,
-                fix=fix,
-                unverified=any(not e.verified for e in edits if e is not None),
-            )
-        return self.finding(
-            f"Imaging guidance {code} is included in {noun} {drains_words} {where} for the same "
-            f"patient, provider and date; remove the {code} {what}.",
-            line.code.path if line.code else line.code_path,
-            diagnostics=diagnostics,
-            fix=fix,
-            unverified=any(not p.verified for _, p in partners),
-        )
+    data = FAMILY
+    noun_one, noun_many = "drainage code", "drainage codes"
+    included = (
+        "Imaging guidance {code} is included in {noun} {primaries} {where} for the same patient, provider and "
+        "date; remove the {code} {what}."
+    )
+    bypassed = (
+        "Imaging guidance {code} carries modifier {mods} beside {primaries} {where} for the same patient and "
+        "date: keep it only if the record shows the guidance was for a different procedure than the drainage, "
+        "otherwise remove the {what}."
+    )
+    diagnostics = (
+        "CPT instruction: {primaries} {includes} the imaging guidance; {code} is not reported with {it} "
+        "({sources}). {edits}"
+    )
+    inferred = " (built-in row inferred from the CPT instruction, not read from a CMS file)"

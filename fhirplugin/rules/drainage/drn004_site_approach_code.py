@@ -1,23 +1,15 @@
+"""DRN004, a site-and-approach-decide-the-code rule (:mod:`fhirplugin.rules.templates.site`) on the
+drainage ConceptMaps."""
+
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-from fhirplugin.fhir.case import CPT
-from fhirplugin.findings import Finding, Severity
-from fhirplugin.rules.base import Rule, RuleContext, register
-from fhirplugin.rules.common import code_label, join_or
-from fhirplugin.rules.drainage.data import (
-    CODE_MAP,
-    SITE_MAP,
-    decided_code,
-    drainage_code,
-    drainage_codes,
-    drainage_lines,
-)
+from fhirplugin.rules.base import register
+from fhirplugin.rules.drainage.data import CODE_MAP, FAMILY, SITE_MAP, site_decision
+from fhirplugin.rules.templates import site
 
 
 @register
-class SiteApproachCode(Rule):
+class SiteApproachCode(site.SiteDecidesCode):
     """A drainage code that does not fit the documented site or approach of the collection.
 
     What it checks:
@@ -46,43 +38,11 @@ class SiteApproachCode(Rule):
     """
 
     id = "DRN004"
-    needs = frozenset({"Procedure"})
     name = "drainage.site-approach-code"
     family = "drainage"
-    triggers = staticmethod(drainage_codes)
-    severity = Severity.ERROR
-    issue_type = "code-invalid"
-
-    def check(self, ctx: RuleContext) -> Iterator[Finding]:
-        for line in drainage_lines(ctx.submission):
-            dc = drainage_code(line)
-            code = line.cpt
-            if dc is None or code is None or line.code is None:
-                continue
-            decision = decided_code(ctx.submission, ctx.tx, line, dc)
-            if decision is None or code in decision.expected:
-                continue
-            expected = list(decision.expected)
-            labels = join_or(code_label(ctx.tx, c) for c in expected)
-            fix = None
-            if len(expected) == 1:
-                fix = {
-                    "action": "replace-code",
-                    "path": line.code.path,
-                    "from": code,
-                    "to": expected[0],
-                    "system": CPT,
-                }
-            reasons = "; ".join(
-                dict.fromkeys(f"{c}: {t.comment}" for c, t in decision.expected.items() if t.comment)
-            )
-            yield self.finding(
-                f"{code} does not fit the documented {decision.basis}: report {labels} instead.",
-                line.code.path,
-                diagnostics=(
-                    f"ConceptMaps {SITE_MAP.rsplit('/', 1)[-1]} and {CODE_MAP.rsplit('/', 1)[-1]}. {reasons}. "
-                    f"Documented at: {', '.join(decision.site_paths) or 'approach extension only'}."
-                ),
-                fix=fix,
-                unverified=decision.unverified,
-            )
+    data = FAMILY
+    decide = staticmethod(site_decision)
+    diagnostics = (
+        f"ConceptMaps {SITE_MAP.rsplit('/', 1)[-1]} and {CODE_MAP.rsplit('/', 1)[-1]}. {{reasons}}. "
+        "Documented at: {where}."
+    )

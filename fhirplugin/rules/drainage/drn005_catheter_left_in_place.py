@@ -1,21 +1,15 @@
+"""DRN005, a documentation-present rule (:mod:`fhirplugin.rules.templates.documentation`): the drainage
+catheter left in place."""
+
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-from fhirplugin.findings import Finding, Severity
-from fhirplugin.rules.base import Rule, RuleContext, register
+from fhirplugin.rules.base import register
 from fhirplugin.rules.common import join_or
-from fhirplugin.rules.drainage.data import (
-    documented_procedures,
-    drainage_code,
-    drainage_codes,
-    drainage_lines,
-)
-
-_NOT_PERFORMED = ("not-done", "entered-in-error")
+from fhirplugin.rules.drainage.data import FAMILY, DrainageCode
+from fhirplugin.rules.templates import documentation
 
 
-def _example(dc) -> str:
+def _example(dc: DrainageCode) -> str:
     """Which aspiration code fits the drainage code's site, from the family table."""
     if not dc.aspiration_codes:
         return " (it depends on the site)"
@@ -26,7 +20,7 @@ def _example(dc) -> str:
 
 
 @register
-class CatheterLeftInPlace(Rule):
+class CatheterLeftInPlace(documentation.DeviceLeftInPlace):
     """An image-guided drainage code whose Procedure does not show a catheter left in place.
 
     What it checks:
@@ -52,44 +46,17 @@ class CatheterLeftInPlace(Rule):
     needs = frozenset({"Procedure", "Device"})
     name = "drainage.catheter-left-in-place"
     family = "drainage"
-    triggers = staticmethod(drainage_codes)
-    severity = Severity.WARNING
-    issue_type = "business-rule"
+    data = FAMILY
+    removed = "The catheter for {code} was removed in the same session: without an indwelling catheter, {instead}."
+    not_left = (
+        "The Procedure for {code} lists a device but not as left in place: document the catheter left to drain "
+        "(focalDevice action implanted), or, if none stayed, {instead}."
+    )
+    none = (
+        "The Procedure for {code} documents no catheter left in place: add it (focalDevice with action "
+        "implanted), or, if the collection was only aspirated, {instead}."
+    )
+    diagnostics = "Indwelling catheter required for {code} ({source})."
 
-    def check(self, ctx: RuleContext) -> Iterator[Finding]:
-        seen: set[str] = set()
-        for line in drainage_lines(ctx.submission, "Claim", "Procedure"):
-            dc = drainage_code(line)
-            code = line.cpt or ""
-            instead = ""
-            if dc is not None:
-                instead = f"report the aspiration code for the site instead of {code}" + _example(dc)
-            for proc in documented_procedures([line]):
-                if proc.path in seen or proc.status in _NOT_PERFORMED:
-                    continue
-                seen.add(proc.path)
-                if any(d.action == "implanted" for d in proc.devices):
-                    continue
-                removed = [d for d in proc.devices if d.action == "removed"]
-                diagnostics = f"Indwelling catheter required for {code} ({dc.source if dc else 'CPT'})."
-                if removed and len(removed) == len(proc.devices):
-                    yield self.finding(
-                        f"The catheter for {code} was removed in the same session: without an indwelling "
-                        f"catheter, {instead}.",
-                        removed[0].path,
-                        diagnostics=diagnostics,
-                    )
-                elif proc.devices:
-                    yield self.finding(
-                        f"The Procedure for {code} lists a device but not as left in place: document the "
-                        f"catheter left to drain (focalDevice action implanted), or, if none stayed, {instead}.",
-                        proc.devices[0].path,
-                        diagnostics=diagnostics,
-                    )
-                else:
-                    yield self.finding(
-                        f"The Procedure for {code} documents no catheter left in place: add it (focalDevice "
-                        f"with action implanted), or, if the collection was only aspirated, {instead}.",
-                        proc.path,
-                        diagnostics=diagnostics,
-                    )
+    def instead(self, code: str, row: DrainageCode) -> str:
+        return f"report the aspiration code for the site instead of {code}" + _example(row)

@@ -1,19 +1,16 @@
+"""DRN006, a diagnosis-supports-the-code rule (:mod:`fhirplugin.rules.templates.diagnosis`) on the
+drainage ValueSets."""
+
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-from fhirplugin.fhir.case import ICD10CM
-from fhirplugin.findings import Finding, Severity
-from fhirplugin.rules.base import Rule, RuleContext, register
-from fhirplugin.rules.drainage.data import decided_code, drainage_code, drainage_codes, drainage_lines
-
-# the rule that says the documented site calls for another code; while it runs, this one does not
-# judge the diagnosis against the code billed (the code is what is wrong, said once)
-_SITE_RULE = "DRN004"
+from fhirplugin.fhir.case import ServiceLine
+from fhirplugin.rules.base import RuleContext, register
+from fhirplugin.rules.drainage.data import FAMILY, DrainageCode, site_rules_other_code
+from fhirplugin.rules.templates import diagnosis
 
 
 @register
-class MedicalNecessity(Rule):
+class MedicalNecessity(diagnosis.DiagnosisSupportsCode):
     """A drainage line without a diagnosis of a fluid collection in the region the code covers.
 
     What it checks:
@@ -38,49 +35,23 @@ class MedicalNecessity(Rule):
     """
 
     id = "DRN006"
-    needs = frozenset({"Condition"})
     name = "drainage.medical-necessity"
     family = "drainage"
-    triggers = staticmethod(drainage_codes)
-    severity = Severity.WARNING
-    issue_type = "business-rule"
+    data = FAMILY
+    no_diagnosis = (
+        "{code} has no diagnosis: link the diagnosis of the collection drained (an abscess, hematoma, seroma, "
+        "lymphocele or cyst in {region})."
+    )
+    no_diagnosis_diagnostics = "Seed 000_fd25ab081c3e8cfb: a symptomatic fluid collection establishes the need."
+    unsupported = (
+        "None of the diagnoses for {code} ({listed}) is a fluid collection (abscess, hematoma, seroma, "
+        "lymphocele, cyst) in {region}; link the diagnosis of the collection drained."
+    )
+    diagnostics = (
+        "ValueSet {valueset} (ICD-10-CM April 2026, coding-rules reference §6a); seed 000_fd25ab081c3e8cfb."
+    )
 
-    def check(self, ctx: RuleContext) -> Iterator[Finding]:
-        icd = ctx.tx.icd
-        for line in drainage_lines(ctx.submission):
-            dc = drainage_code(line)
-            code = line.cpt or ""
-            if dc is None:
-                continue
-            if line.diagnosis_pointers and all(p.target is None for p in line.diagnosis_pointers):
-                continue  # dangling pointers: GEN004
-            diagnoses = line.diagnoses()
-            if not diagnoses:
-                yield self.finding(
-                    f"{code} has no diagnosis: link the diagnosis of the collection drained (an abscess, "
-                    f"hematoma, seroma, lymphocele or cyst in {dc.region}).",
-                    line.path,
-                    diagnostics="Seed 000_fd25ab081c3e8cfb: a symptomatic fluid collection establishes the need.",
-                )
-                continue
-            codes = [c for d in diagnoses for c in d.icd10()]
-            valid = [c for c in codes if icd.is_valid(c.code)]
-            if not valid:
-                continue  # no ICD-10-CM to judge, or only invalid codes (GEN003)
-            if any(ctx.tx.valuesets.contains(dc.dx_valueset, ICD10CM, c.code) for c in valid):
-                continue
-            if _SITE_RULE in self.peers and line.code is not None:
-                decision = decided_code(ctx.submission, ctx.tx, line, dc)
-                if decision is not None and code not in decision.expected:
-                    continue  # DRN004: the documented site calls for another code
-            listed = ", ".join(dict.fromkeys(c.code for c in valid))
-            yield self.finding(
-                f"None of the diagnoses for {code} ({listed}) is a fluid collection (abscess, hematoma, seroma, "
-                f"lymphocele, cyst) in {dc.region}; link the diagnosis of the collection drained.",
-                list(dict.fromkeys(c.path for c in valid)),
-                diagnostics=(
-                    f"ValueSet {dc.dx_valueset} (ICD-10-CM April 2026, coding-rules reference §6a); "
-                    "seed 000_fd25ab081c3e8cfb."
-                ),
-                unverified=True,
-            )
+    def defers(self, ctx: RuleContext, line: ServiceLine, row: DrainageCode) -> bool:
+        # while DRN004 runs, a line whose documented site calls for another code is left to it (the code
+        # is what is wrong, said once)
+        return "DRN004" in self.peers and site_rules_other_code(ctx, line, row)

@@ -1,15 +1,15 @@
+"""DRN007, a documentation-present rule (:mod:`fhirplugin.rules.templates.documentation`): imaging linked
+to the drainage Procedure."""
+
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-from fhirplugin.findings import Finding, Severity
-from fhirplugin.rules.base import Rule, RuleContext, register
-from fhirplugin.rules.common import case_of
-from fhirplugin.rules.drainage.data import documented_procedures, drainage_codes, drainage_lines
+from fhirplugin.rules.base import register
+from fhirplugin.rules.drainage.data import FAMILY
+from fhirplugin.rules.templates import documentation
 
 
 @register
-class ImagingDocumentation(Rule):
+class ImagingDocumentation(documentation.ImagingLinked):
     """A drainage Procedure submitted without any linked imaging documentation.
 
     What it checks:
@@ -35,24 +35,10 @@ class ImagingDocumentation(Rule):
     needs = frozenset({"Procedure", "DiagnosticReport", "ImagingStudy", "DocumentReference"})
     name = "drainage.imaging-documentation"
     family = "drainage"
-    triggers = staticmethod(drainage_codes)
-    severity = Severity.WARNING
-    issue_type = "required"
-
-    def check(self, ctx: RuleContext) -> Iterator[Finding]:
-        seen: set[str] = set()
-        for line in drainage_lines(ctx.submission, "Claim", "Procedure"):
-            case = case_of(ctx.submission, line)
-            if case is None or not case.submitted_procedure or case.supporting_info:
-                continue
-            for proc in documented_procedures([line]):
-                if proc.path in seen or proc.reports:
-                    continue
-                seen.add(proc.path)
-                yield self.finding(
-                    f"The Procedure for {line.cpt} links no imaging record (DiagnosticReport or ImagingStudy) and "
-                    "the claim has no supportingInfo: link the images or report that show the collection and "
-                    "the catheter position.",
-                    proc.path,
-                    diagnostics="Seed 000_fd25ab081c3e8cfb: accurate imaging documentation supports the code.",
-                )
+    data = FAMILY
+    skip_not_performed = False
+    text = (
+        "The Procedure for {code} links no imaging record (DiagnosticReport or ImagingStudy) and the claim has "
+        "no supportingInfo: link the images or report that show the collection and the catheter position."
+    )
+    diagnostics = "Seed 000_fd25ab081c3e8cfb: accurate imaging documentation supports the code."
