@@ -1,19 +1,15 @@
-"""What the rule families share: reading their CSV tables, finding their lines, and wording.
+"""What the rules share: finding a family's lines, lines grouped by session, and wording.
 
-Each family (``rules/drainage``, ``rules/devices``) keeps its own tables and data classes in its
-``data.py``; the mechanics below are the same for all of them, so they live here once.
+Tables are read by :mod:`fhirplugin.rules.tables`; the mechanisms the families declare their rules
+with are :mod:`fhirplugin.rules.templates`.
 """
 
 from __future__ import annotations
 
-import csv
-from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, TypeVar
 
 from fhirplugin.fhir.case import Case, ServiceLine, Submission
-from fhirplugin.tx.cpt import normalize_code
 
 if TYPE_CHECKING:
     from fhirplugin.tx.store import Terminology
@@ -22,69 +18,6 @@ P = TypeVar("P")
 
 # columns that may be empty in every family table
 OPTIONAL_COLUMNS = ("note", "source")
-
-
-# ---------------------------------------------------------------- tables
-def csv_rows(
-    path: Path,
-    columns: tuple[str, ...],
-    error: type[ValueError],
-    optional: tuple[str, ...] = OPTIONAL_COLUMNS,
-) -> Iterator[tuple[int, dict[str, str]]]:
-    """Rows of a family CSV table as ``(line number, {column: stripped value})``.
-
-    Raises ``error`` naming the file and line when the file cannot be read, a column is missing, a
-    row has more cells than columns, or a required cell (any but the ``optional`` ones, by default
-    note and source) is empty.
-    """
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise error(f"{path}: cannot be read ({getattr(exc, 'strerror', None) or exc})") from None
-    reader = csv.DictReader(text.splitlines())
-    missing = [c for c in columns if c not in (reader.fieldnames or [])]
-    if missing:
-        raise error(f"{path}: line 1: missing column(s) {', '.join(missing)}")
-    for lineno, row in enumerate(reader, start=2):
-        if None in row:
-            raise error(f"{path}: line {lineno}: more cells than columns")
-        empty = [c for c in columns if c not in optional and not (row.get(c) or "").strip()]
-        if empty:
-            raise error(f"{path}: line {lineno}: empty {', '.join(empty)}")
-        yield lineno, {k: (v or "").strip() for k, v in row.items() if k}
-
-
-def csv_bool(path: Path, lineno: int, column: str, value: str, error: type[ValueError]) -> bool:
-    """A ``true``/``false`` cell; anything else raises ``error`` naming the file, line and column."""
-    v = (value or "").strip().lower()
-    if v not in ("true", "false"):
-        raise error(f"{path}: line {lineno}: {column} must be true or false, not {value!r}")
-    return v == "true"
-
-
-@dataclass(frozen=True, slots=True)
-class GuidancePair:
-    """A row of a family's ``guidance-included.csv``: imaging guidance included in a primary code."""
-
-    primary: str  # the code that includes the guidance (a drainage or a device code)
-    guidance: str
-    source: str
-    verified: bool
-    note: str
-
-
-def read_guidance_pairs(
-    path: Path, first_column: str, error: type[ValueError]
-) -> dict[tuple[str, str], GuidancePair]:
-    """Read a ``guidance-included.csv`` (first column named per family): (primary, guidance) → pair."""
-    out: dict[tuple[str, str], GuidancePair] = {}
-    for lineno, r in csv_rows(path, (first_column, "guidance_code", "source", "verified", "note"), error):
-        key = (normalize_code(r[first_column]), normalize_code(r["guidance_code"]))
-        if key in out:
-            raise error(f"{path}: line {lineno}: pair {key[0]}/{key[1]} is listed twice")
-        verified = csv_bool(path, lineno, "verified", r["verified"], error)
-        out[key] = GuidancePair(*key, r["source"], verified, r["note"])
-    return out
 
 
 # ---------------------------------------------------------------- lines and sessions

@@ -1,32 +1,24 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from functools import cache
+from typing import Literal, get_args
 
 from fhirplugin.fhir.case import Case
 from fhirplugin.fhir.extract import APPROACH_SYSTEM
 from fhirplugin.findings import Finding, Severity
 from fhirplugin.resources import data_dir
 from fhirplugin.rules.base import Rule, RuleContext, register
-from fhirplugin.rules.common import csv_bool, csv_rows
-
-_SEXES = ("female", "male")
-_KINDS = ("dx-range", "approach")
+from fhirplugin.rules.tables import VerifiedRow, read_table
 
 
-class SexEditDataError(ValueError):
-    """``terminology/edits/sex-specific.csv`` cannot be read; the message names the file and line."""
+class SexEdit(VerifiedRow):
+    """A row of ``terminology/edits/sex-specific.csv``."""
 
-
-@dataclass(frozen=True, slots=True)
-class SexEdit:
-    kind: str  # dx-range | approach
+    kind: Literal["dx-range", "approach"]
     value: str  # "O00-O9A" (ICD-10-CM categories, inclusive) or an approach code
-    sex: str  # the administrative gender the diagnosis or approach belongs to
+    sex: Literal["female", "male"]  # the administrative gender the diagnosis or approach belongs to
     meaning: str
-    source: str
-    verified: bool
 
     def covers(self, icd_code: str) -> bool:
         low, _, high = self.value.partition("-")
@@ -34,20 +26,13 @@ class SexEdit:
         return low <= category <= (high or low)
 
 
+_SEXES = get_args(SexEdit.model_fields["sex"].annotation)
+
+
 @cache
 def sex_edits() -> tuple[SexEdit, ...]:
-    path = data_dir("terminology") / "edits" / "sex-specific.csv"
-    out = []
-    for lineno, r in csv_rows(
-        path, ("kind", "value", "sex", "meaning", "source", "verified", "note"), SexEditDataError
-    ):
-        if r["kind"] not in _KINDS or r["sex"] not in _SEXES:
-            raise SexEditDataError(
-                f"{path}: line {lineno}: kind must be {' or '.join(_KINDS)} and sex {' or '.join(_SEXES)}"
-            )
-        verified = csv_bool(path, lineno, "verified", r["verified"], SexEditDataError)
-        out.append(SexEdit(r["kind"], r["value"], r["sex"], r["meaning"], r["source"], verified))
-    return tuple(out)
+    """The edits, in file order (a broken row raises TableError naming file, line and column)."""
+    return tuple(r for _, r in read_table(data_dir("terminology") / "edits" / "sex-specific.csv", SexEdit))
 
 
 @register
