@@ -114,3 +114,14 @@ def test_device_pair_that_no_modifier_allows(engine: Engine) -> None:
 def test_correct_claims_get_no_cms_edit(engine: Engine, lines: list[dict]) -> None:
     for rule in ("PTP001", "MUE001"):
         assert _findings(engine, lines, rule) == [], rule
+
+
+def test_central_line_guidance_is_not_bundled_but_77002_is(engine: Engine) -> None:
+    # why the cvc family (CVC001) has no guidance-included rule: CMS pairs 36556 with 77002, not with
+    # 76937 (ultrasound guidance for vascular access) or 77001 (fluoroscopic guidance, catheter tip)
+    separate = [{"code": "36556"}, {"code": "76937"}, {"code": "77001"}]
+    assert _findings(engine, separate, "PTP001") == []
+    found = _findings(engine, [{"code": "36556"}, {"code": "77002"}], "PTP001")
+    assert [f.severity.value for f in found] == ["error"] and "modifier indicator 1" in found[0].diagnostics
+    assert len(_findings(engine, [{"code": "36556", "units": 3}], "MUE001")) == 1  # MUE 2, MAI 3
+    assert _findings(engine, [{"code": "36556", "units": 2}], "MUE001") == []

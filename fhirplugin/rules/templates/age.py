@@ -59,7 +59,7 @@ class AgeDecidesCode(Rule):
     text: ClassVar[str] = (
         "{code} is for patients {ages}, but the patient was {age} on {date}: report {expected} instead."
     )
-    diagnostics: ClassVar[str] = "Patient.birthDate {birth} at {patient}; age {age} on {date}. {source}"
+    diagnostics: ClassVar[str] = "Patient.birthDate {birth} at {patient}; age {age} on {date}; {source}."
 
     def __init_subclass__(cls, **kw: object) -> None:
         super().__init_subclass__(**kw)
