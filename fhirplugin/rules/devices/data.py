@@ -31,7 +31,7 @@ from fhirplugin.rules.common import is_unverified
 from fhirplugin.rules.tables import Bool, Lower, TableError
 from fhirplugin.rules.templates.addon import PrimaryCriterion, approaches, read_criteria
 from fhirplugin.rules.templates.family import CodeRow, Family, GuidancePair
-from fhirplugin.rules.templates.site import SiteDecision
+from fhirplugin.rules.templates.site import SiteDecision, decision, targets
 
 if TYPE_CHECKING:
     from fhirplugin.rules.base import RuleContext
@@ -154,34 +154,16 @@ def decide_code(tx: Terminology, line: ServiceLine, dc: DeviceCode) -> SiteDecis
         if not facts:
             return None
         items = [(dc.region, None)]
-    expected: dict[str, Translation] = {}
-    used: list[Translation] = []
-    seen: set[str] = set()
+    first: dict[str, Translation | None] = {}
     for region, origin in items:
-        if region in seen:
-            continue
-        seen.add(region)
-        targets = [
-            t
-            for t in tx.conceptmaps.translate(SITE_MAP, REGION_SYSTEM, region, facts)
-            if len(t.depends_on) == len(facts)
-        ]
-        if targets and origin is not None:
-            used.append(origin)
-        for t in targets:
-            expected.setdefault(t.code, t)
-            used.append(t)
-    if not expected:
-        return None
-    approach = f"approach {facts['approach']}" if facts else ""
-    if found:
-        what = ", ".join(dict.fromkeys(f"{words} ({region_words(t.code)})" for t, _, words in found))
-        basis = what + (f" and {approach}" if approach else "")
-    else:
-        basis = f"{approach} (no site documented; judged within the region of {dc.code}: {region_words(dc.region)})"
-    return SiteDecision(
-        expected=expected,
-        basis=basis,
-        unverified=any(is_unverified(t.comment) for t in used),
-        evidence=list(dict.fromkeys(c.path for _, c, _ in found)),
+        first.setdefault(region, origin)  # a region judged once, from its first origin
+    expected, used = targets(tx, SITE_MAP, REGION_SYSTEM, first.items(), facts)
+    what = ", ".join(dict.fromkeys(f"{words} ({region_words(t.code)})" for t, _, words in found))
+    return decision(
+        expected,
+        used,
+        what,
+        f"approach {facts['approach']}" if facts else "",
+        f"the region of {dc.code}: {region_words(dc.region)}",
+        list(dict.fromkeys(c.path for _, c, _ in found)),
     )

@@ -25,10 +25,9 @@ from pydantic import model_validator
 from fhirplugin.fhir.case import SNOMED, Coded, ServiceLine, Submission
 from fhirplugin.fhir.extract import APPROACH_SYSTEM
 from fhirplugin.findings import CANONICAL_BASE
-from fhirplugin.rules.common import is_unverified
 from fhirplugin.rules.tables import Code, Codes, TableError, VerifiedRow
 from fhirplugin.rules.templates.family import CodeRow, Family, GuidancePair
-from fhirplugin.rules.templates.site import SiteDecision
+from fhirplugin.rules.templates.site import SiteDecision, decision, targets
 from fhirplugin.rules.templates.units import count, documented_procedures, session_groups
 
 if TYPE_CHECKING:
@@ -184,33 +183,18 @@ def decide_code(tx: Terminology, line: ServiceLine, dc: DrainageCode) -> SiteDec
     items: list[tuple[str, Translation | None]] = (
         [(t.code, t) for t, _ in classes] if classes else [(dc.site_class, None)]
     )
-    expected: dict[str, Translation] = {}
-    used: list[Translation] = [t for t, _ in routes]
-    for cls, origin in items:
-        found = [
-            t
-            for t in tx.conceptmaps.translate(CODE_MAP, SITE_CLASS_SYSTEM, cls, facts)
-            if len(t.depends_on) == len(facts)
-        ]
-        if found and origin is not None:
-            used.append(origin)
-        for t in found:
-            expected.setdefault(t.code, t)
-            used.append(t)
-    if not expected:
-        return None
+    expected, used = targets(tx, CODE_MAP, SITE_CLASS_SYSTEM, items, facts)
+    used += [t for t, _ in routes]
     sites = [f"{c.display or 'SNOMED ' + c.code} ({(t.display or t.code).lower()})" for t, c in classes]
     sites += [f"{c.display or 'SNOMED ' + c.code} (route {t.code})" for t, c in routes]
     approach = ""
     if facts:
         approach = "approach " + facts["approach"] + (f" {facts['route']}" if "route" in facts else "")
-    if sites:
-        basis = "site " + ", ".join(dict.fromkeys(sites)) + (f" and {approach}" if approach else "")
-    else:
-        basis = f"{approach} (no site documented; judged within the scope of {dc.code}: {dc.region})"
-    return SiteDecision(
-        expected=expected,
-        basis=basis,
-        unverified=any(is_unverified(t.comment) for t in used),
-        evidence=[c.path for _, c in classes] + [c.path for _, c in routes],
+    return decision(
+        expected,
+        used,
+        "site " + ", ".join(dict.fromkeys(sites)) if sites else "",
+        approach,
+        f"the scope of {dc.code}: {dc.region}",
+        [c.path for _, c in classes] + [c.path for _, c in routes],
     )

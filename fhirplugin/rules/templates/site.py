@@ -6,18 +6,19 @@ line's documentation) and the wording of the diagnostics.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from fhirplugin.fhir.case import CPT, ServiceLine
 from fhirplugin.findings import Finding, Severity
 from fhirplugin.rules.base import Rule, RuleContext
-from fhirplugin.rules.common import code_label, join_or
+from fhirplugin.rules.common import code_label, is_unverified, join_or
 from fhirplugin.rules.templates.family import Family
 
 if TYPE_CHECKING:
     from fhirplugin.tx.fhirterm import Translation
+    from fhirplugin.tx.store import Terminology
 
 
 @dataclass(slots=True)
@@ -28,6 +29,48 @@ class SiteDecision:
     basis: str  # words: what was documented
     unverified: bool
     evidence: list[str]  # FHIRPaths of the sites / diagnoses used
+
+
+def targets(
+    tx: Terminology,
+    concept_map: str,
+    system: str,
+    items: Iterable[tuple[str, Translation | None]],
+    facts: dict[str, str],
+) -> tuple[dict[str, Translation], list[Translation]]:
+    """The CPT codes ``concept_map`` gives each ``(value, origin)`` of ``system`` (a site class or
+    region, and the translation it came from), counting a target only when its ``dependsOn`` facts are
+    exactly the documented ``facts``; and every translation used (origins with a target, and targets),
+    whose comments say whether the decision is verified."""
+    expected: dict[str, Translation] = {}
+    used: list[Translation] = []
+    for value, origin in items:
+        found = [t for t in tx.conceptmaps.translate(concept_map, system, value, facts) if len(t.depends_on) == len(facts)]
+        if found and origin is not None:
+            used.append(origin)
+        for t in found:
+            expected.setdefault(t.code, t)
+            used.append(t)
+    return expected, used
+
+
+def decision(
+    expected: dict[str, Translation],
+    used: list[Translation],
+    what: str,
+    approach: str,
+    scope: str,
+    evidence: list[str],
+) -> SiteDecision | None:
+    """The decision from :func:`targets`: ``what`` was documented (empty: no site, so the billed code's
+    ``scope`` was judged on the ``approach`` alone); None when no code was found."""
+    if not expected:
+        return None
+    if what:
+        basis = what + (f" and {approach}" if approach else "")
+    else:
+        basis = f"{approach} (no site documented; judged within {scope})"
+    return SiteDecision(expected, basis, any(is_unverified(t.comment) for t in used), evidence)
 
 
 # (rule context, line, the line's family row) -> the decision, None when the documentation decides nothing
