@@ -137,4 +137,4 @@ def join_or(items: Iterable[str], word: str = "or") -> str:
 
 def is_unverified(comment: str | None) -> bool:
     """A ConceptMap target, ValueSet include or table note whose tag says memory [M] or inference [I]."""
-    return bool(comment) and ("[M]" in comment or "[I]" in comment)
+    return comment is not None and ("[M]" in comment or "[I]" in comment)

@@ -165,7 +165,7 @@ def decide_code(tx: Terminology, line: ServiceLine, dc: DrainageCode) -> SiteDec
     code implies is used. A ConceptMap target counts only when its ``dependsOn`` facts are exactly the
     documented ones (no approach documented → the targets without conditions).
     """
-    classes: list[tuple[Translation, Coded | None]] = []
+    classes: list[tuple[Translation, Coded]] = []
     routes: list[tuple[Translation, Coded]] = []
     for c in _site_codes(line):
         for t in tx.conceptmaps.translate(SITE_MAP, SNOMED, c.code):

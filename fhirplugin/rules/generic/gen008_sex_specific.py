@@ -26,7 +26,7 @@ class SexEdit(VerifiedRow):
         return low <= category <= (high or low)
 
 
-_SEXES = get_args(SexEdit.model_fields["sex"].annotation)
+_SEXES: tuple[str, ...] = get_args(SexEdit.model_fields["sex"].annotation)
 
 
 @cache

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
-from fhirplugin.fhir.case import CPT, ServiceLine
+from fhirplugin.fhir.case import CPT
 from fhirplugin.findings import Finding, Severity
 from fhirplugin.rules.base import Rule, RuleContext
 from fhirplugin.rules.common import code_label, is_unverified, join_or
@@ -74,7 +74,7 @@ def decision(
 
 
 # (rule context, line, the line's family row) -> the decision, None when the documentation decides nothing
-Decide = Callable[[RuleContext, ServiceLine, Any], "SiteDecision | None"]
+Decide = Callable[..., "SiteDecision | None"]
 
 
 class SiteDecidesCode(Rule):
