@@ -137,7 +137,9 @@ def read_keyed(
     return MappingProxyType(out)
 
 
-def unique(path: Path, rows: Iterable[tuple[int, R]], key: Callable[[R], K], what: Callable[[K], str]) -> None:
+def unique(
+    path: Path, rows: Iterable[tuple[int, R]], key: Callable[[R], K], what: Callable[[K], str]
+) -> None:
     """Raise TableError at the first row whose ``key`` an earlier row already has."""
     seen: set[K] = set()
     for lineno, row in rows:

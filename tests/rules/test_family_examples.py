@@ -23,7 +23,11 @@ def _blocks(text: str, prefix: str) -> list[list[str]]:
     out = []
     for i, line in enumerate(lines):
         parts = line.split()
-        if len(parts) >= 3 and parts[1].startswith(prefix) and parts[0] in ("error", "warning", "information", "fatal"):
+        if (
+            len(parts) >= 3
+            and parts[1].startswith(prefix)
+            and parts[0] in ("error", "warning", "information", "fatal")
+        ):
             out.append([line, *(nxt for nxt in lines[i + 1 : i + 3] if nxt.startswith("      "))])
     return out
 

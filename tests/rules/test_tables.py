@@ -27,14 +27,38 @@ def _write(tmp_path: Path, text: str, name: str = "t.csv") -> Path:
 @pytest.mark.parametrize(
     ("model", "text", "message"),
     [
-        (DrainageCode, DRAIN_HEAD + "49406,p,x,vs,10160,76942,S,yes,\n", r"line 2, column verified: must be true or false, not 'yes'"),
+        (
+            DrainageCode,
+            DRAIN_HEAD + "49406,p,x,vs,10160,76942,S,yes,\n",
+            r"line 2, column verified: must be true or false, not 'yes'",
+        ),
         (DrainageCode, DRAIN_HEAD + "49406,,x,vs,,,S,true,\n", r"line 2, column site_class: empty"),
-        (DeviceCode, DEVICE_HEAD + "49411,percutaneous,r,maybe,vs,S,true,\n", r"line 2, column one_unit: must be true or false"),
+        (
+            DeviceCode,
+            DEVICE_HEAD + "49411,percutaneous,r,maybe,vs,S,true,\n",
+            r"line 2, column one_unit: must be true or false",
+        ),
         (ModifierUse, "code,source,verified,note\nXS,S,true,\n", r"line 1: missing column\(s\) use"),
-        (ModifierUse, "code,use,provider,source,verified,note\nXS,twice,,S,true,\n", r"line 2, column use: Input should be"),
-        (ModifierUse, "code,use,provider,source,verified,note\n76,repeat,,S,true,\n", r"line 2, column \?: provider must be same or other"),
-        (GuidancePair, "drainage_code,guidance_code,verified\n49412,76942,true\n", r"line 1: missing column\(s\) primary_code"),
-        (GuidancePair, "primary_code,guidance_code,verified\n49412,76942,true,extra\n", r"line 2: more cells than columns"),
+        (
+            ModifierUse,
+            "code,use,provider,source,verified,note\nXS,twice,,S,true,\n",
+            r"line 2, column use: Input should be",
+        ),
+        (
+            ModifierUse,
+            "code,use,provider,source,verified,note\n76,repeat,,S,true,\n",
+            r"line 2, column \?: provider must be same or other",
+        ),
+        (
+            GuidancePair,
+            "drainage_code,guidance_code,verified\n49412,76942,true\n",
+            r"line 1: missing column\(s\) primary_code",
+        ),
+        (
+            GuidancePair,
+            "primary_code,guidance_code,verified\n49412,76942,true,extra\n",
+            r"line 2: more cells than columns",
+        ),
     ],
 )
 def test_broken_row_names_file_line_and_column(tmp_path: Path, model: type, text: str, message: str) -> None:
@@ -44,7 +68,10 @@ def test_broken_row_names_file_line_and_column(tmp_path: Path, model: type, text
 
 
 def test_a_key_listed_twice_and_an_unreadable_file(tmp_path: Path) -> None:
-    pairs = _write(tmp_path, "primary_code,guidance_code,source,verified,note\n49412,76942,S,true,\n49412,76942,S,true,\n")
+    pairs = _write(
+        tmp_path,
+        "primary_code,guidance_code,source,verified,note\n49412,76942,S,true,\n49412,76942,S,true,\n",
+    )
     with pytest.raises(TableError, match=r"line 3: pair 49412/76942 is listed twice"):
         read_keyed(pairs, GuidancePair, lambda r: (r.primary, r.guidance), lambda k: f"pair {k[0]}/{k[1]}")
     with pytest.raises(TableError, match="cannot be read"):
@@ -52,7 +79,9 @@ def test_a_key_listed_twice_and_an_unreadable_file(tmp_path: Path) -> None:
 
 
 def test_criteria_rows(tmp_path: Path) -> None:
-    with pytest.raises(TableError, match=r"line 2, column criterion: Input should be 'range', 'approach' or 'family'"):
+    with pytest.raises(
+        TableError, match=r"line 2, column criterion: Input should be 'range', 'approach' or 'family'"
+    ):
         read_criteria(_write(tmp_path, CRIT_HEAD + "section,10004-69990,true,,false,\n"))
     with pytest.raises(TableError, match=r"line 2, column \?: range must be two 5-digit CPT codes"):
         read_criteria(_write(tmp_path, CRIT_HEAD + "range,10004-699,true,,false,\n"))
@@ -63,9 +92,15 @@ def test_criteria_rows(tmp_path: Path) -> None:
 
 
 def test_cells_are_typed(tmp_path: Path) -> None:
-    [(line, row)] = read_table(_write(tmp_path, DRAIN_HEAD + " 49406 ,p,x,vs,\"10160, 49083\",,S,TRUE,\n"), DrainageCode)
+    [(line, row)] = read_table(
+        _write(tmp_path, DRAIN_HEAD + ' 49406 ,p,x,vs,"10160, 49083",,S,TRUE,\n'), DrainageCode
+    )
     assert (line, row.code, row.aspiration_codes, row.aspiration_guidance, row.verified) == (
-        2, "49406", ("10160", "49083"), (), True
+        2,
+        "49406",
+        ("10160", "49083"),
+        (),
+        True,
     )
 
 

@@ -110,19 +110,25 @@ def judge_primary(
     for r in criteria:
         if r.criterion == "range" and not r.counts and r.contains(code):
             what = r.note.removeprefix("[M] ").removeprefix("[I] ").split(":", 1)[0]
-            return PrimaryJudgement(False, f"{code} is in {r.value} ({what}), not an open procedure", r.verified)
+            return PrimaryJudgement(
+                False, f"{code} is in {r.value} ({what}), not an open procedure", r.verified
+            )
     by_approach = {c.value: c for c in criteria if c.criterion == "approach"}
     documented = [by_approach[a] for a in approaches(line) if a in by_approach]
     opened = [c for c in documented if c.counts]
     if opened:
-        return PrimaryJudgement(True, f"{code} documented with an {opened[0].value} approach", opened[0].verified)
+        return PrimaryJudgement(
+            True, f"{code} documented with an {opened[0].value} approach", opened[0].verified
+        )
     if documented:
         c = documented[0]
         return PrimaryJudgement(False, f"{code} is documented as {c.value}, not open", c.verified)
     family = entry.family if entry is not None else None
     for c in criteria:
         if c.criterion == "family" and not c.counts and c.value == family:
-            return PrimaryJudgement(False, f"{code} is in the CPT family {family}, not open surgery", c.verified)
+            return PrimaryJudgement(
+                False, f"{code} is in the CPT family {family}, not open surgery", c.verified
+            )
     if entry is None:
         return PrimaryJudgement(True, f"{code} (not in the built-in CPT table: taken as the primary)", False)
     return PrimaryJudgement(True, f"{code} (no approach documented: taken as the open primary)", True)
@@ -207,7 +213,12 @@ class AddOnNeedsPrimary(Rule):
                 yield self._conflict(line, other, primaries)
 
     def _no_primary(
-        self, line: ServiceLine, row: Any, judged: list[tuple[ServiceLine, PrimaryJudgement]], verified: bool, source: str
+        self,
+        line: ServiceLine,
+        row: Any,
+        judged: list[tuple[ServiceLine, PrimaryJudgement]],
+        verified: bool,
+        source: str,
     ) -> Finding:
         code = line.cpt or ""
         words = {

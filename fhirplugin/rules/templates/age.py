@@ -107,7 +107,13 @@ class AgeDecidesCode(Rule):
         }
         fix = None
         if len(expected) == 1:
-            fix = {"action": "replace-code", "path": line.code.path, "from": row.code, "to": expected[0], "system": CPT}
+            fix = {
+                "action": "replace-code",
+                "path": line.code.path,
+                "from": row.code,
+                "to": expected[0],
+                "system": CPT,
+            }
         return self.finding(
             self.text.format(**words),
             line.code.path,

@@ -60,7 +60,9 @@ class Family(Generic[C]):
             value = self._tables[file] = read(self.path(file))
             return value
 
-    def keyed(self, file: str, model: type[Any], key: Callable[[Any], Hashable], what: Callable[[Any], str] = str) -> Mapping[Any, Any]:
+    def keyed(
+        self, file: str, model: type[Any], key: Callable[[Any], Hashable], what: Callable[[Any], str] = str
+    ) -> Mapping[Any, Any]:
         return self.table(file, lambda p: read_keyed(p, model, key, what))
 
     def codes(self) -> Mapping[str, C]:

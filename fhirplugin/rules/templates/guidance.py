@@ -84,7 +84,9 @@ class GuidanceIncluded(Rule):
             if found:
                 yield self._finding(ctx, line, found)
 
-    def _finding(self, ctx: RuleContext, line: ServiceLine, found: list[tuple[ServiceLine, GuidancePair]]) -> Finding:
+    def _finding(
+        self, ctx: RuleContext, line: ServiceLine, found: list[tuple[ServiceLine, GuidancePair]]
+    ) -> Finding:
         code = line.cpt or ""
         primaries = [p.primary for _, p in found]
         edits = [ctx.tx.ptp.lookup(p, code, line.date) for p in primaries]

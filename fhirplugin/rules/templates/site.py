@@ -45,7 +45,11 @@ def targets(
     expected: dict[str, Translation] = {}
     used: list[Translation] = []
     for value, origin in items:
-        found = [t for t in tx.conceptmaps.translate(concept_map, system, value, facts) if len(t.depends_on) == len(facts)]
+        found = [
+            t
+            for t in tx.conceptmaps.translate(concept_map, system, value, facts)
+            if len(t.depends_on) == len(facts)
+        ]
         if found and origin is not None:
             used.append(origin)
         for t in found:
@@ -105,7 +109,13 @@ class SiteDecidesCode(Rule):
             expected = list(decision.expected)
             fix = None
             if len(expected) == 1:
-                fix = {"action": "replace-code", "path": line.code.path, "from": code, "to": expected[0], "system": CPT}
+                fix = {
+                    "action": "replace-code",
+                    "path": line.code.path,
+                    "from": code,
+                    "to": expected[0],
+                    "system": CPT,
+                }
             reasons = "; ".join(
                 dict.fromkeys(f"{c}: {t.comment}" for c, t in decision.expected.items() if t.comment)
             )
@@ -114,7 +124,9 @@ class SiteDecidesCode(Rule):
                 f"{code} does not fit the documented {decision.basis}: report "
                 f"{join_or(code_label(ctx.tx, c) for c in expected)} instead.",
                 line.code.path,
-                diagnostics=self.diagnostics.format(code=code, reasons=reasons, where=where, source=row.source),
+                diagnostics=self.diagnostics.format(
+                    code=code, reasons=reasons, where=where, source=row.source
+                ),
                 fix=fix,
                 unverified=decision.unverified,
             )
