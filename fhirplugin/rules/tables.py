@@ -64,7 +64,8 @@ Lower = Annotated[str, BeforeValidator(_lower)]
 class Row(BaseModel):
     """Base of a table's row model: ``source`` and ``note`` may be empty in every table."""
 
-    model_config = ConfigDict(frozen=True, extra="ignore", str_strip_whitespace=True)
+    # defer_build: a model is compiled when a table is first read, not when the rules are imported
+    model_config = ConfigDict(frozen=True, extra="ignore", str_strip_whitespace=True, defer_build=True)
 
     source: str = ""
     note: str = ""
