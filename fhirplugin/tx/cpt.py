@@ -93,7 +93,10 @@ class CptTable:
     # -- construction ---------------------------------------------------------------------------
     @classmethod
     def builtin(cls) -> CptTable:
-        """The codes shipped with fhirplugin (``terminology/cpt/codes.csv``), with our own descriptions."""
+        """The codes shipped with fhirplugin, with our own descriptions.
+
+        ``terminology/cpt/codes.csv`` and the codes a family's ``terminology/<family>/codes.csv`` describes.
+        """
         return _builtin_table()
 
     @classmethod
@@ -236,7 +239,53 @@ class CptTable:
 
 @cache
 def _builtin_table() -> CptTable:
-    return CptTable.load(data_dir("terminology") / "cpt" / "codes.csv")
+    root = data_dir("terminology")
+    table = CptTable.load(root / "cpt" / "codes.csv")
+    codes = {c.code: c for c in table}
+    for path in sorted(root.glob("*/codes.csv")):
+        if path.parent.name != "cpt":
+            codes.update(_family_codes(path, codes))
+    return CptTable(codes)
+
+
+def _family_codes(path: Path, known: dict[str, CptCode]) -> dict[str, CptCode]:
+    """The codes a family's own ``codes.csv`` describes (a ``description`` column), for the built-in table.
+
+    A family added under ``terminology/<family>/`` names its codes once, in its own table; a code that
+    ``terminology/cpt/codes.csv`` already holds must not be described a second time.
+    """
+    reader = csv.DictReader(io.StringIO(_read_text(path), newline=""))
+    if "description" not in (reader.fieldnames or []):
+        return {}
+    found: dict[str, CptCode] = {}
+    for row in reader:
+        line = reader.line_num
+        code = _row_code(path, line, row.get("code"))
+        description = (row.get("description") or "").strip()
+        if not description:
+            raise CptDataError(f"{path}: line {line}: code {code} has no description")
+        if code in known or code in found:
+            raise CptDataError(f"{path}: line {line}: code {code} is already described in the built-in table")
+        if looks_like_cpt(code):
+            system = "cpt"
+        elif looks_like_hcpcs(code):
+            system = "hcpcs"
+        else:
+            raise CptDataError(f"{path}: line {line}: {code!r} is shaped like neither a CPT nor a HCPCS code")
+        global_days = (row.get("global_days") or "").strip().upper() or None
+        if global_days is not None and global_days not in _GLOBALS:
+            raise CptDataError(f"{path}: line {line}: global_days {global_days!r} is not one of {sorted(_GLOBALS)}")
+        found[code] = CptCode(
+            code=code,
+            description=description,
+            system=system,
+            add_on=_bool(path, line, "add_on", row.get("add_on") or "false"),
+            global_days=global_days,
+            family=(row.get("family") or "").strip() or None,
+            source=(row.get("source") or "").strip(),
+            verified=_bool(path, line, "verified", row.get("verified") or "false"),
+        )
+    return found
 
 
 def _read_text(path: Path) -> str:

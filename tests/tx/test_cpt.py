@@ -68,7 +68,7 @@ def test_every_family_is_defined_in_the_family_codesystem(table: CptTable) -> No
             yield from codes(c.get("concept", []))
 
     defined = set(codes(cs["concept"]))
-    assert {c.family for c in table} <= defined
+    assert {c.family for c in table if c.family} <= defined
 
 
 def test_verified_rows_name_a_source_and_memory_rows_are_unverified(table: CptTable) -> None:
@@ -281,3 +281,24 @@ def test_unknown_code_is_a_warning_only_against_a_licensed_table(tmp_path: Path)
     }
     licensed = gen001(Terminology.load(cpt_file=f))
     assert licensed == {(("Claim.item[1].productOrService.coding[0]",), "warning")}
+
+
+def test_a_family_table_with_descriptions_adds_its_codes_to_the_builtin_table(table: CptTable) -> None:
+    # terminology/cvc/codes.csv describes 36555/36556: a new family names its codes once, in its own table
+    code = table.get("36556")
+    assert code is not None and code.system == "cpt" and not code.add_on
+    assert "5 or older" in code.description
+
+
+def test_a_family_table_may_not_describe_a_builtin_code_again(tmp_path: Path) -> None:
+    from fhirplugin.tx.cpt import _family_codes
+
+    fam = tmp_path / "fam"
+    fam.mkdir()
+    (fam / "codes.csv").write_text("code,description\n49405,Visceral drain again\n", encoding="utf-8")
+    known = {c.code: c for c in CptTable.builtin()}
+    with pytest.raises(CptDataError, match=r"codes.csv: line 2: code 49405 is already described"):
+        _family_codes(fam / "codes.csv", known)
+    (fam / "codes.csv").write_text("code,description\n3655,Too short\n", encoding="utf-8")
+    with pytest.raises(CptDataError, match="line 2"):
+        _family_codes(fam / "codes.csv", known)
