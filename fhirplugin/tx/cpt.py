@@ -274,7 +274,9 @@ def _family_codes(path: Path, known: dict[str, CptCode]) -> dict[str, CptCode]:
             raise CptDataError(f"{path}: line {line}: {code!r} is shaped like neither a CPT nor a HCPCS code")
         global_days = (row.get("global_days") or "").strip().upper() or None
         if global_days is not None and global_days not in _GLOBALS:
-            raise CptDataError(f"{path}: line {line}: global_days {global_days!r} is not one of {sorted(_GLOBALS)}")
+            raise CptDataError(
+                f"{path}: line {line}: global_days {global_days!r} is not one of {sorted(_GLOBALS)}"
+            )
         found[code] = CptCode(
             code=code,
             description=description,
