@@ -3,7 +3,8 @@
 A table is described by a pydantic row model: a field per column, its type the check of the cell
 (:data:`Bool` is ``true``/``false``, :data:`Code` a CPT/HCPCS code, :data:`Codes` a ``;`` list of
 them, ``Literal[...]`` a closed list of words). A column is optional when its field has a default;
-``source`` and ``note`` are optional in every table (:class:`Row`). A broken file raises
+``source`` and ``note`` are optional in every table (:class:`Row`), and a column the model does not
+name is refused (a misspelt optional column would otherwise read as its default). A broken file raises
 :class:`TableError` naming the file, the line and the column::
 
     terminology/drainage/codes.csv: line 3, column verified: must be true or false, not 'yes'
@@ -96,6 +97,12 @@ def read_table(path: Path, model: type[R]) -> list[tuple[int, R]]:
     missing = [c for c in _required(model) if c not in header]
     if missing:
         raise TableError(f"{path}: line 1: missing column(s) {', '.join(missing)}")
+    columns = [f.alias or name for name, f in model.model_fields.items()]
+    unknown = [c for c in header if c not in columns and c not in model.model_fields]
+    if unknown:
+        # a misspelt optional column would otherwise be read as its default
+        known = ", ".join(columns)
+        raise TableError(f"{path}: line 1: unknown column(s) {', '.join(unknown)} (the columns are {known})")
     out: list[tuple[int, R]] = []
     for lineno, raw in enumerate(reader, start=2):
         if None in raw:

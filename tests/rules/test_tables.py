@@ -55,6 +55,11 @@ def _write(tmp_path: Path, text: str, name: str = "t.csv") -> Path:
             r"line 1: missing column\(s\) primary_code",
         ),
         (
+            DeviceCode,
+            DEVICE_HEAD.replace(",note", ",notes") + "49411,percutaneous,r,true,vs,S,true,\n",
+            r"line 1: unknown column\(s\) notes \(the columns are ",
+        ),
+        (
             GuidancePair,
             "primary_code,guidance_code,verified\n49412,76942,true,extra\n",
             r"line 2: more cells than columns",

@@ -23,6 +23,8 @@ class CodeRow(VerifiedRow):
     """A row of a family's ``codes.csv``: one code the family's rules are about."""
 
     code: Code
+    # our own short description; a family table with it adds the code to the built-in CPT table (tx/cpt.py)
+    description: str = ""
 
 
 class GuidancePair(VerifiedRow):
