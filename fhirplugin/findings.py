@@ -5,8 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-RULES_SYSTEM = "https://fhirplugin.dev/fhir/CodeSystem/rules"
-CANONICAL_BASE = "https://fhirplugin.dev/fhir"
+from fhirplugin.systems import CANONICAL_BASE, RULES_SYSTEM  # noqa: F401 - re-exported
 
 
 class Severity(StrEnum):

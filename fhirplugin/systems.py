@@ -22,6 +22,31 @@ SNOMED = "http://snomed.info/sct"
 LOINC = "http://loinc.org"
 DICOM = "http://dicom.nema.org/resources/ontology/DCM"
 
+# fhirplugin's own canonical base: its CodeSystems, extensions and profiles live under it
+CANONICAL_BASE = "https://fhirplugin.dev/fhir"
+RULES_SYSTEM = f"{CANONICAL_BASE}/CodeSystem/rules"  # the rule ids, as OperationOutcome issue codes
+APPROACH_SYSTEM = f"{CANONICAL_BASE}/CodeSystem/approach"  # percutaneous, transvaginal, transrectal, open, ...
+DEVICE_ACTION_SYSTEM = f"{CANONICAL_BASE}/CodeSystem/device-action"  # implanted (left in place), removed
+# extensions the reader reads (ours, HL7's procedure-method, Da Vinci PAS's requested service)
+EXT_METHOD = "http://hl7.org/fhir/StructureDefinition/procedure-method"
+EXT_APPROACH = f"{CANONICAL_BASE}/StructureDefinition/procedure-approach"
+EXT_GUIDANCE = f"{CANONICAL_BASE}/StructureDefinition/imaging-guidance"
+EXT_COLLECTIONS = f"{CANONICAL_BASE}/StructureDefinition/collection-count"
+EXT_MODIFIER = f"{CANONICAL_BASE}/StructureDefinition/cpt-modifier"
+PAS_REQUESTED_SERVICE_URL = "http://hl7.org/fhir/us/davinci-pas/StructureDefinition/extension-requestedService"
+# CMS place-of-service codes (two digits) as CARIN Blue Button and the US claim profiles label them
+POS = "https://www.cms.gov/Medicare/Coding/place-of-service-codes/Place_of_Service_Code_Set"
+POS_ALIASES: frozenset[str] = frozenset(
+    {
+        POS,
+        "http://www.cms.gov/Medicare/Coding/place-of-service-codes/Place_of_Service_Code_Set",
+        "https://bluebutton.cms.gov/resources/variables/line_place_of_srvc_cd",
+    }
+)
+# HL7 claim type (professional, institutional, oral, pharmacy, vision) and care-team role
+CLAIM_TYPE = "http://terminology.hl7.org/CodeSystem/claim-type"
+CARE_TEAM_ROLE = "http://terminology.hl7.org/CodeSystem/claimcareteamrole"
+
 CPT_OID = "urn:oid:2.16.840.1.113883.6.12"
 HCPCS_OID = "urn:oid:2.16.840.1.113883.6.285"
 ICD10CM_OID = "urn:oid:2.16.840.1.113883.6.90"
@@ -57,7 +82,7 @@ KNOWN_OTHER_SYSTEMS: frozenset[str] = frozenset(
         "http://hl7.org/fhir/sid/cvx",
         "http://www.ada.org/cdt",
         "http://www.nubc.org/patient-discharge",
-        "https://www.cms.gov/Medicare/Coding/place-of-service-codes/Place_of_Service_Code_Set",
+        *POS_ALIASES,
         "http://terminology.hl7.org/CodeSystem/ex-USCLS",
         "http://terminology.hl7.org/CodeSystem/ex-serviceproduct",
         "http://terminology.hl7.org/CodeSystem/ex-oralprostho",
@@ -89,6 +114,11 @@ def is_hcpcs_system(system: str | None) -> bool:
 def is_procedure_system(system: str | None) -> bool:
     """CPT or HCPCS under any of their URIs."""
     return system in PROCEDURE_SYSTEMS
+
+
+def is_pos_system(system: str | None) -> bool:
+    """The CMS place-of-service code set under any of its URIs."""
+    return system in POS_ALIASES
 
 
 def is_icd10cm_system(system: str | None) -> bool:

@@ -17,6 +17,7 @@ from fhirplugin.engine import Engine
 from fhirplugin.fhir import extract
 from fhirplugin.fhir.case import CPT, DICOM, SNOMED
 from fhirplugin.fhir.extract import read_submission
+from fhirplugin.fhir.extract.procedures import device_action
 from fhirplugin.fhir.profiles import (
     PROFILE_BASE,
     ProfileDataError,
@@ -168,10 +169,10 @@ def test_codesystems_and_valueset_match_what_extract_reads() -> None:
     assert not vs.contains(guidance, DICOM, "MG")
     assert not vs.contains(guidance, SNOMED, "US")
     # the reader's normalisation understands both device-action codes
-    assert extract._device_action(
+    assert device_action(
         {"coding": [{"system": extract.DEVICE_ACTION_SYSTEM, "code": "implanted"}]}, "x"
     ) == ("implanted")
-    assert extract._device_action(
+    assert device_action(
         {"coding": [{"system": extract.DEVICE_ACTION_SYSTEM, "code": "removed"}]}, "x"
     ) == ("removed")
 

@@ -15,7 +15,7 @@ from typing import TypeVar
 
 T = TypeVar("T")
 
-from fhirplugin.systems import (  # noqa: F401 - re-exported: rules import the URIs from here
+from fhirplugin.systems import (  # noqa: F401 - re-exported for older imports; new code imports fhirplugin.systems
     CPT,
     DICOM,
     HCPCS,

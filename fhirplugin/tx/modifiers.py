@@ -22,8 +22,8 @@ from functools import cache
 from pathlib import Path
 from types import MappingProxyType
 
-from fhirplugin.fhir.case import CPT, HCPCS
 from fhirplugin.resources import data_dir
+from fhirplugin.systems import CPT, HCPCS
 
 __all__ = ["Modifier", "ModifierDataError", "ModifierTable", "is_level_one_shape", "normalize_modifier"]
 

@@ -2,11 +2,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from fhirplugin.fhir.case import CPT, ServiceLine
+from fhirplugin.fhir.case import ServiceLine
 from fhirplugin.findings import Finding, Severity
 from fhirplugin.rules.base import Rule, RuleContext, register
 from fhirplugin.rules.cms.policy import deleted_codes, status_meanings
 from fhirplugin.rules.cms.session import code_path, default_setting, line_label, mods, sessions, upper_first
+from fhirplugin.systems import CPT
 
 # modifiers that say the patient was told Medicare will not pay (advance notice, statutory exclusion)
 _LIABILITY_MODIFIERS = frozenset({"GA", "GX", "GY", "GZ"})
