@@ -34,7 +34,7 @@ def _modifier_extension(url: JSON) -> bool:
 
 def charge_modifiers(res: JSONObject, path: str) -> list[Coded]:
     urls = [e.get("url") for e in as_list(res.get("extension")) if isinstance(e, dict)]
-    wanted = tuple(u for u in urls if _modifier_extension(u))
+    wanted = tuple(u for u in urls if isinstance(u, str) and _modifier_extension(u))
     return extension_codes(res, path, *wanted) if wanted else []
 
 
