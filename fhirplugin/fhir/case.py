@@ -128,6 +128,8 @@ class ServiceLine:
     diagnosis_pointers: list[DiagnosisPointer] = field(default_factory=list)
     procedures: list[ProcedureInfo] = field(default_factory=list)  # linked procedure documentation
     patient: str | None = None  # reference string; never logged
+    # who the line is for: the rendering provider when the input names one for the line (see
+    # ``rendering_provider``), else the resource's own provider (Claim.provider, the order's requester)
     provider: str | None = None
     sequence: int | None = None
     resource_path: str = ""  # FHIRPath of the owning resource
@@ -135,6 +137,14 @@ class ServiceLine:
     # "Procedure" or "ServiceRequest" for documentation and orders; ``source_type`` is the real type
     resource_type: str = "Claim"
     source_type: str | None = None  # ExplanationOfBenefit | ChargeItem | ... (None: same as resource_type)
+    # the resource's provider (Claim/EOB.provider: the billing provider; a ChargeItem's performer or
+    # enterer; an order's requester, a Procedure's performer), whoever rendered the line
+    billing_provider: str | None = None
+    # the line's own rendering provider as the input names it (Claim/EOB item.careTeamSequence → careTeam
+    # provider, a Procedure's performer, a ServiceRequest's performer); None when it names none
+    rendering_provider: str | None = None
+    place_of_service: Coded | None = None  # CMS place-of-service code (item location, facility, order)
+    encounter: Encounter | None = None  # the encounter the line was provided in, when the input holds it
     # the CPT/HCPCS code of ``code`` under any CPT/HCPCS system URI (None when it is not one); set
     # once, so keep ``code`` as built
     cpt: str | None = field(init=False, default=None)
@@ -142,10 +152,6 @@ class ServiceLine:
     def __post_init__(self) -> None:
         c = self.code
         self.cpt = c.code if c is not None and c.system in PROCEDURE_SYSTEMS else None
-
-    @property
-    def modifier_codes(self) -> list[str]:
-        return [m.code for m in self.modifiers]
 
     @property
     def unit_count(self) -> float:
@@ -183,6 +189,16 @@ class Patient:
 
 
 @dataclass(slots=True)
+class Encounter:
+    """The Encounter a case or line belongs to, as the input (or the FHIR server) holds it."""
+
+    path: str  # FHIRPath of the Encounter resource in the input
+    classes: list[Coded] = field(default_factory=list)  # v3 ActCode: AMB, EMER, IMP, ... (R4 one, R5 many)
+    types: list[Coded] = field(default_factory=list)
+    start: dt.date | None = None
+
+
+@dataclass(slots=True)
 class Case:
     """One claim (or EOB, or ChargeItem), or one standalone Procedure or ServiceRequest, as the rules see it."""
 
@@ -195,8 +211,11 @@ class Case:
     patient: str | None = None
     provider: str | None = None
     resource_id: str | None = None
-    claim_type: str | None = None  # professional | institutional | ...
+    # Claim/EOB.type code (HL7 claim-type: professional, institutional, oral, pharmacy, vision), lower case;
+    # the CMS rules take the NCCI setting (practitioner or outpatient hospital tables) from it
+    claim_type: str | None = None
     subject: Patient | None = None  # the referenced Patient, when the input holds it
+    encounter: Encounter | None = None  # the case's (first) encounter, when the input holds it
     submitted_procedure: bool = False  # a Procedure resource was submitted with it
 
 

@@ -170,7 +170,7 @@ def test_charge_item_modifier_extensions_and_hl7_modifier() -> None:
     ]
     sub = read_submission(ci, "ChargeItem", "R4")
     [line] = sub.lines()
-    assert line.modifier_codes == ["59"]
+    assert [m.code for m in line.modifiers] == ["59"]
     assert line.code_path == "ChargeItem.code" and line.units.value == 1
 
 

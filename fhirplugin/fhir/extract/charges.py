@@ -7,6 +7,7 @@ import datetime as dt
 from fhirplugin.fhir.case import Case, Coded, Diagnosis, DiagnosisPointer, ProcedureInfo, ServiceLine
 from fhirplugin.fhir.extract.index import Index, Located
 from fhirplugin.fhir.extract.procedures import procedure_info
+from fhirplugin.fhir.extract.subjects import encounter_of, performer_of
 from fhirplugin.fhir.extract.values import (
     JSON,
     JSONObject,
@@ -90,9 +91,12 @@ def charge_item_case(loc: Located, idx: Index, claimed_procs: set[str]) -> Case:
     res, base = loc.resource, loc.path
     codes = codings(res.get("code"), f"{base}.code")
     patient = ref_str(res.get("subject"))
-    performers = as_list(res.get("performer"))
-    provider = ref_str(as_dict(performers[0]).get("actor")) if performers else None
-    provider = provider or ref_str(res.get("enterer"))
+    rendering = performer_of(res)
+    provider = rendering or ref_str(res.get("enterer"))
+    billing = ref_str(res.get("performingOrganization")) or provider
+    # the encounter: R4 ``context``, R5 ``encounter``
+    enc_ref = res.get("encounter", res.get("context"))
+    encounter = encounter_of(enc_ref, idx, loc) if enc_ref is not None else None
     date, date_path = charge_date(res, base)
     reasons = charge_reasons(res, base)
     linked = charge_services(loc, idx)
@@ -114,6 +118,9 @@ def charge_item_case(loc: Located, idx: Index, claimed_procs: set[str]) -> Case:
         resource_path=base,
         resource_type="Claim",
         source_type="ChargeItem",
+        billing_provider=billing,
+        rendering_provider=rendering,
+        encounter=encounter,
     )
     if not linked and line.cpt:
         linked = _procedures_with_code(idx, line.cpt, patient)
@@ -129,5 +136,6 @@ def charge_item_case(loc: Located, idx: Index, claimed_procs: set[str]) -> Case:
         patient=patient,
         provider=provider,
         resource_id=as_str(res.get("id")),
+        encounter=encounter,
         submitted_procedure=any(p.resource_type == "Procedure" for p in linked),
     )

@@ -8,6 +8,7 @@ CPT code, else a Procedure entry of the input with that code for the same (or no
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
 from fhirplugin.fhir.case import (
     Attachment,
@@ -20,6 +21,14 @@ from fhirplugin.fhir.case import (
 )
 from fhirplugin.fhir.extract.index import Index, Located
 from fhirplugin.fhir.extract.procedures import add_by_code, attachment, procedure_info, standalone
+from fhirplugin.fhir.extract.subjects import (
+    care_team,
+    claim_type,
+    first_encounter,
+    item_pos,
+    item_rendering,
+    location_pos,
+)
 from fhirplugin.fhir.extract.values import (
     JSONObject,
     as_dict,
@@ -121,17 +130,26 @@ def item_sites(item: JSONObject, path: str) -> list[Coded]:
     return out
 
 
-def item_line(
-    item: JSONObject,
-    path: str,
-    claim: Located,
-    case: Case,
-    billable: dt.date | None,
-    by_seq: dict[int, Diagnosis],
-) -> ServiceLine:
+@dataclass(slots=True)
+class _ClaimContext:
+    """What every item of one claim reads beside its own elements."""
+
+    claim: Located
+    idx: Index
+    case: Case
+    billable: dt.date | None  # billablePeriod.start: the date of an item without one
+    by_seq: dict[int, Diagnosis]  # diagnoses by sequence
+    team: dict[int, tuple[str, bool]]  # careTeam by sequence (subjects.care_team)
+    facility_pos: Coded | None  # place of service of the claim's facility
+
+
+def item_line(item: JSONObject, path: str, cc: _ClaimContext) -> ServiceLine:
     """One Claim/EOB item as a billed line (its documentation is linked by :class:`_Linker`)."""
+    claim, case = cc.claim, cc.case
     codes = codings(item.get("productOrService"), f"{path}.productOrService")
-    date, date_path = item_date(item, path, billable, claim.path)
+    date, date_path = item_date(item, path, cc.billable, claim.path)
+    rendering = item_rendering(item, cc.team) if cc.team else None
+    encounter = first_encounter(item["encounter"], cc.idx, claim) if "encounter" in item else None
     # most items have no modifier, site or extension: skip those readers then
     modifiers = codings_of_list(item.get("modifier"), f"{path}.modifier") if "modifier" in item else []
     approaches: list[Coded] = []
@@ -149,12 +167,16 @@ def item_line(
         date_path=date_path,
         body_sites=item_sites(item, path) if "bodySite" in item else [],
         approaches=approaches,
-        diagnosis_pointers=item_pointers(item, path, by_seq),
+        diagnosis_pointers=item_pointers(item, path, cc.by_seq),
         patient=case.patient,
-        provider=case.provider,
+        provider=rendering or case.provider,
         sequence=as_int(item.get("sequence")),
         resource_path=claim.path,
         resource_type="Claim",
+        billing_provider=case.provider,
+        rendering_provider=rendering,
+        place_of_service=item_pos(item, path, cc.idx, claim) or cc.facility_pos,
+        encounter=encounter or case.encounter,
     )
 
 
@@ -213,18 +235,28 @@ def claim_case(claim: Located, idx: Index, claimed_procs: set[str]) -> Case:
         provider=ref_str(res.get("provider")),
         resource_id=as_str(res.get("id")),
     )
-    ctype = codings(res.get("type"), f"{base}.type")
-    case.claim_type = ctype[0].code if ctype else None
+    case.claim_type = claim_type(res, base)
     for proc in case.procedures:
         claimed_procs.add(proc.path)
     linker = _Linker(case, idx, {s: p for s, p in procs if s is not None}, claimed_procs)
-    by_seq = {d.sequence: d for d in diagnoses if d.sequence is not None}
-    billable = parse_date(as_dict(res.get("billablePeriod")).get("start"))
+    if "encounter" in res:  # R5: the claim's encounters
+        case.encounter = first_encounter(res["encounter"], idx, claim)
+    cc = _ClaimContext(
+        claim,
+        idx,
+        case,
+        parse_date(as_dict(res.get("billablePeriod")).get("start")),
+        {d.sequence: d for d in diagnoses if d.sequence is not None},
+        care_team(res) if "careTeam" in res else {},
+        location_pos(res["facility"], idx, claim) if "facility" in res else None,
+    )
     for i, item in enumerate(as_list(res.get("item"))):
         item = as_dict(item)
-        line = item_line(item, f"{base}.item[{i}]", claim, case, billable, by_seq)
+        line = item_line(item, f"{base}.item[{i}]", cc)
         linker.link(item, line)
         case.lines.append(line)
+    if case.encounter is None:
+        case.encounter = next((ln.encounter for ln in case.lines if ln.encounter is not None), None)
     return case
 
 
@@ -257,30 +289,12 @@ def has_item_extensions(res: JSONObject) -> bool:
 
 
 # ---------------------------------------------------------------- ExplanationOfBenefit
-def care_team_providers(res: JSONObject) -> dict[int, str]:
-    """``careTeam`` provider references by sequence."""
-    out = {}
-    for ct in as_list(res.get("careTeam")):
-        ct = as_dict(ct)
-        seq, ref = ct.get("sequence"), ref_str(ct.get("provider"))
-        if isinstance(seq, int) and ref:
-            out[seq] = ref
-    return out
-
-
 def eob_case(eob: Located, idx: Index, claimed_procs: set[str]) -> Case:
     """An ExplanationOfBenefit (R4/R5): its items read as Claim items (the element names are the same:
     productOrService, modifier, quantity, serviced[x], bodySite, diagnosis/procedure sequences).
-    Adjudication is not read. An item without a billing ``provider`` on the EOB takes the provider of its
-    first ``careTeamSequence``."""
+    Adjudication is not read. As on a Claim, an item's ``careTeamSequence`` names its rendering provider."""
     case = claim_case(eob, idx, claimed_procs)
     case.resource_type = "ExplanationOfBenefit"
-    team = care_team_providers(eob.resource) if "careTeam" in eob.resource else {}
-    items = as_list(eob.resource.get("item"))
-    for i, line in enumerate(case.lines):
+    for line in case.lines:
         line.source_type = "ExplanationOfBenefit"
-        if line.provider is None and team and i < len(items):
-            seqs = [s for s in as_list(as_dict(items[i]).get("careTeamSequence")) if s in team]
-            if seqs:
-                line.provider = team[seqs[0]]
     return case

@@ -5,12 +5,14 @@ from __future__ import annotations
 from fhirplugin.fhir.case import Case, ProcedureInfo, Quantity, ServiceLine
 from fhirplugin.fhir.extract.index import Index, Located
 from fhirplugin.fhir.extract.procedures import procedure_info
+from fhirplugin.fhir.extract.subjects import encounter_of, order_pos, performer_of
 from fhirplugin.fhir.extract.values import JSONObject, as_dict, as_list, extension_codes, primary, ref_str
 from fhirplugin.systems import EXT_MODIFIER
 
 
 def order_provider(res: JSONObject, rtype: str) -> str | None:
-    """A ServiceRequest's requester, else its first performer; a Procedure's first performer actor."""
+    """Whose order or procedure it is: a ServiceRequest's requester, else its first performer; a
+    Procedure's first performer actor. (The line's ``provider`` is the performer when one is named.)"""
     performers = as_list(res.get("performer"))
     if rtype == "ServiceRequest":
         provider = ref_str(res.get("requester"))
@@ -53,7 +55,8 @@ def order_case(loc: Located, idx: Index) -> Case:
         else f"{base}.code"
     )
     patient = ref_str(res.get("subject"))
-    provider = order_provider(res, rtype)
+    billing = order_provider(res, rtype)
+    rendering = performer_of(res)
     line = ServiceLine(
         path=base,
         code=primary(info.codes),
@@ -65,9 +68,13 @@ def order_case(loc: Located, idx: Index) -> Case:
         date_path=order_date_path(res, base, info),
         procedures=[info],
         patient=patient,
-        provider=provider,
+        provider=rendering or billing,
         resource_path=base,
         resource_type=rtype,
+        billing_provider=billing,
+        rendering_provider=rendering,
+        place_of_service=order_pos(res, base, idx, loc),
+        encounter=encounter_of(res["encounter"], idx, loc) if "encounter" in res else None,
     )
     return Case(
         rtype,
@@ -76,7 +83,8 @@ def order_case(loc: Located, idx: Index) -> Case:
         diagnoses=list(info.reasons),
         procedures=[info],
         patient=patient,
-        provider=provider,
+        provider=billing,
         resource_id=info.resource_id,
+        encounter=line.encounter,
         submitted_procedure=rtype == "Procedure",
     )

@@ -1,7 +1,9 @@
 """Sessions and words shared by the CMS edit rules.
 
 A *session* is what a CMS edit compares lines within: the lines billed (or ordered) for one patient by
-one provider on one date of service. Bills are compared with bills (claim lines, and the lines of
+one provider on one date of service. The provider is the line's rendering provider (a Claim item's
+care-team member, an order's performer) under the practitioner tables, the billing provider (the
+facility) under the outpatient hospital tables. Bills are compared with bills (claim lines, and the lines of
 ExplanationOfBenefit and ChargeItem resources), orders with orders; a line without a date only with the
 lines of its own resource. Each line is also given the NCCI setting whose tables apply to it: the
 outpatient hospital tables for an institutional claim, the practitioner tables for a professional one,
@@ -52,7 +54,7 @@ def line_kind(line: ServiceLine) -> str | None:
 def _settings_by_line(sub: Submission, default: str) -> dict[int, str]:
     out: dict[int, str] = {}
     for case in sub.cases:
-        setting = _SETTING_BY_CLAIM_TYPE.get((case.claim_type or "").strip().lower(), default)
+        setting = _SETTING_BY_CLAIM_TYPE.get(case.claim_type or "", default)
         for line in case.lines:
             out[id(line)] = setting
     return out
@@ -72,7 +74,10 @@ def _sessions(sub: Submission, default_setting: str) -> list[Session]:
             continue
         setting = settings.get(id(line), default_setting)
         when: dt.date | str = line.date if line.date is not None else f"?{line.resource_path}"
-        key = (kind, setting, line.patient, line.provider, when)
+        # practitioner edits compare the services of one rendering provider; the outpatient hospital
+        # edits every service the facility bills for the patient that day, whoever rendered it
+        provider = line.billing_provider if setting == "hospital" else line.provider
+        key = (kind, setting, line.patient, provider, when)
         session = groups.get(key)
         if session is None:
             session = groups[key] = Session(kind, line.date, setting)
