@@ -13,6 +13,8 @@ Shorthand (YAML cases use the same keys)::
           approach: transvaginal  # fhirplugin approach code (extension on the item)
           dx: [1]                 # diagnosisSequence
           procedure: 1            # procedureSequence → the n-th Procedure below
+          rendering: Practitioner/dr2  # careTeam member (role primary) named by careTeamSequence
+          pos: "11"               # CMS place of service (locationCodeableConcept)
       supporting_info: [DiagnosticReport/r1]  # Claim.supportingInfo references (category attachment)
     procedures:                   # Procedure resources; with them the claim goes in a Bundle
       - code: "49407"
@@ -29,6 +31,7 @@ Shorthand (YAML cases use the same keys)::
       - {provider: Practitioner/dr2, lines: [{code: "99213"}]}
     orders:                       # ServiceRequest resources (order-sign drafts)
       - {code: "49411", site: "41216001", reasons: [C61]}
+      - {code: "49406", performer: Practitioner/dr3, pos: "22"}   # ServiceRequest.performer, locationCode
       - {code: "49406", units: 2, collections: 1}   # quantityQuantity; collection-count extension
 
     Any claim, procedure or order may say ``profile: <url>`` (or a list): it becomes ``meta.profile``.
@@ -43,15 +46,19 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from fhirplugin.fhir.case import CPT, DICOM, ICD10CM, SNOMED
-from fhirplugin.fhir.extract import (
+from fhirplugin.systems import (
     APPROACH_SYSTEM,
+    CPT,
     DEVICE_ACTION_SYSTEM,
+    DICOM,
     EXT_APPROACH,
     EXT_COLLECTIONS,
     EXT_GUIDANCE,
     EXT_METHOD,
     EXT_MODIFIER,
+    ICD10CM,
+    POS,
+    SNOMED,
 )
 
 CPT_MODIFIER_EXT = EXT_MODIFIER
@@ -144,6 +151,19 @@ def claim(spec: dict, version: str = "R4", *, proc_refs: list[str] | None = None
                 item["bodySite"] = _cc(SNOMED, sites[0])
                 if len(sites) > 1:
                     item["subSite"] = [_cc(SNOMED, s) for s in sites[1:]]
+        if ln.get("rendering"):
+            team = res.setdefault("careTeam", [])
+            member = next((m for m in team if m["provider"]["reference"] == ln["rendering"]), None)
+            if member is None:
+                member = {
+                    "sequence": len(team) + 1,
+                    "provider": {"reference": ln["rendering"]},
+                    "role": _cc("http://terminology.hl7.org/CodeSystem/claimcareteamrole", "primary"),
+                }
+                team.append(member)
+            item["careTeamSequence"] = [member["sequence"]]
+        if ln.get("pos"):
+            item["locationCodeableConcept"] = _cc(POS, str(ln["pos"]))
         if ln.get("approach"):
             item["extension"] = [
                 {"url": EXT_APPROACH, "valueCodeableConcept": _cc(APPROACH_SYSTEM, ln["approach"])}
@@ -240,6 +260,14 @@ def service_request(spec: dict, version: str = "R4", *, sid: str) -> dict:
         "requester": {"reference": spec.get("provider", PROVIDER)},
         "authoredOn": str(spec.get("date", DEFAULT_DATE)),
     }
+    if spec.get("performer"):
+        res["performer"] = [{"reference": spec["performer"]}]
+    if spec.get("pos"):
+        pos = _cc(POS, str(spec["pos"]))
+        if version == "R5":
+            res["location"] = [{"concept": pos}]
+        else:
+            res["locationCode"] = [pos]
     _meta(res, spec)
     res["code"] = {"concept": _code_cc(spec)} if version == "R5" else _code_cc(spec)
     if spec.get("approach"):
@@ -292,7 +320,9 @@ def as_charge_items(claim_res: dict, version: str = "R4") -> list[dict]:
         }
         if "servicedDate" in item:
             ci["occurrenceDateTime"] = item["servicedDate"]
-        ci["performer"] = [{"actor": copy.deepcopy(claim_res["provider"])}]
+        team = {m["sequence"]: m["provider"] for m in claim_res.get("careTeam", [])}
+        rendering = [team[s] for s in item.get("careTeamSequence", []) if s in team]
+        ci["performer"] = [{"actor": copy.deepcopy(rendering[0] if rendering else claim_res["provider"])}]
         if "quantity" in item:
             ci["quantity"] = copy.deepcopy(item["quantity"])
         if "bodySite" in item:

@@ -14,7 +14,6 @@ from fhirplugin.rules.drainage.data import (
     drainage_lines,
     modifier_uses,
     modifiers_for,
-    session_groups,
 )
 
 
@@ -30,16 +29,44 @@ def _procs(line: ServiceLine) -> set[str]:
     return {p.path for p in line.procedures if p.resource_type == "Procedure"}
 
 
+def _by_other_physician(line: ServiceLine, earlier: list[ServiceLine]) -> bool:
+    """The input names the line's rendering provider and every earlier line's, and none is the same."""
+    if line.rendering_provider is None or not earlier:
+        return False
+    return all(
+        o.rendering_provider is not None and o.rendering_provider != line.rendering_provider for o in earlier
+    )
+
+
+def _by_same_physician(line: ServiceLine, earlier: list[ServiceLine]) -> bool:
+    """The input names the line's rendering provider, and an earlier line has the same one."""
+    return line.rendering_provider is not None and any(
+        o.rendering_provider == line.rendering_provider for o in earlier
+    )
+
+
+def _billed_together(lines: list[ServiceLine]) -> list[list[ServiceLine]]:
+    """Lines of one code billed by one billing provider for one patient and date (whoever rendered
+    them: 76 or 77 tells the payer which), two or more, in input order."""
+    groups: dict[tuple, list[ServiceLine]] = {}
+    for line in lines:
+        when = line.date if line.date is not None else f"?{line.resource_path}"
+        groups.setdefault((line.patient, line.billing_provider, when, line.cpt), []).append(line)
+    return [g for g in groups.values() if len(g) >= 2]
+
+
 @register
 class DistinctOrRepeat(Rule):
     """A further same-day line of a drainage code without the modifier that says why it is there.
 
     What it checks:
-        Claim lines with the same drainage code (10030, 49405, 49406, 49407) for one patient, provider and
-        date. Every line after the first needs XS or 59 (a separate collection with its own catheter) or 76
-        or 77 (the drainage repeated the same day, by the same or another physician). A line that carries 76
-        or 77 while its own Procedure documents a different site from the other lines gets a warning: a
-        separate collection is XS (or 59), not a repeat. Modifiers come from
+        Claim lines with the same drainage code (10030, 49405, 49406, 49407) for one patient, billing
+        provider and date. Every line after the first needs XS or 59 (a separate collection with its own
+        catheter) or 76 or 77 (the drainage repeated the same day, by the same or another physician; the
+        advice says 77 when the claim's care team names different rendering providers for the lines). A
+        line that carries 76 or 77 while its own Procedure documents a different site from the other lines
+        gets a warning: a separate collection is XS (or 59), not a repeat. So does 76 on a line whose
+        rendering provider differs from the earlier lines', and 77 on one that shares it. Modifiers come from
         ``terminology/drainage/modifiers.csv``. 59 with XS on one line is left to GEN007.
     Why:
         Without a modifier the second line reads as a duplicate and is denied. Note that these codes have a
@@ -64,26 +91,35 @@ class DistinctOrRepeat(Rule):
     issue_type = "business-rule"
 
     def check(self, ctx: RuleContext) -> Iterator[Finding]:
-        groups = [g for g in session_groups(drainage_lines(ctx.submission, "Claim")).values() if len(g) >= 2]
+        groups = _billed_together(drainage_lines(ctx.submission, "Claim"))
         if not groups:
             return
         separate = set(modifiers_for(SEPARATE_COLLECTION))
         repeat = set(modifiers_for(REPEAT))
         sep_words = join_or(modifiers_for(SEPARATE_COLLECTION))
-        # the lines of a session share the provider: a repeat among them is by the same physician
-        rep_words = join_or(modifiers_for(REPEAT, "same"))
+        same, other = modifiers_for(REPEAT, "same"), modifiers_for(REPEAT, "other")
         for group in groups:
             code = group[0].cpt or ""
             diagnostics = self._diagnostics(ctx, code, group)
+            position = {id(line): n for n, line in enumerate(group)}
             lacking = [line for line in group if not (_mods(line) & (separate | repeat))]
             for line in lacking[1:]:
+                earlier = group[: position[id(line)]]
+                # a repeat is by the same physician unless the lines name different rendering providers
+                who, rep_mods = (
+                    ("another physician", other)
+                    if _by_other_physician(line, earlier)
+                    else ("the same physician", same)
+                )
                 yield self.finding(
                     f"This is a further {code} line for the same patient and date: add {sep_words} when it "
-                    f"drains a separate collection with its own catheter, or {rep_words} when the same physician "
+                    f"drains a separate collection with its own catheter, or {join_or(rep_mods)} when {who} "
                     f"repeated the drainage.",
                     line.path,
                     diagnostics=diagnostics,
                 )
+            for n, line in enumerate(group):
+                yield from self._wrong_physician(line, group[:n], same, other, diagnostics)
             for line in group:
                 mods = _mods(line)
                 if not (mods & repeat) or (mods & separate):
@@ -105,6 +141,32 @@ class DistinctOrRepeat(Rule):
                         severity=Severity.WARNING,
                         diagnostics=diagnostics,
                     )
+
+    def _wrong_physician(
+        self,
+        line: ServiceLine,
+        earlier: list[ServiceLine],
+        same: tuple[str, ...],
+        other: tuple[str, ...],
+        diagnostics: str,
+    ) -> Iterator[Finding]:
+        """76 (same physician) on a line another rendering provider repeated, or 77 (another physician)
+        on one the same rendering provider repeated; only when the input names the rendering providers."""
+        for m in line.modifiers:
+            code = m.code.strip().upper()
+            if code in same and _by_other_physician(line, earlier):
+                who, right = "another rendering provider than the earlier line", join_or(other)
+            elif code in other and _by_same_physician(line, earlier):
+                who, right = "the same rendering provider as an earlier line", join_or(same)
+            else:
+                continue
+            yield self.finding(
+                f"This {line.cpt} line carries {code}, but the claim's care team names {who}: "
+                f"the repeat takes {right}.",
+                m.path,
+                severity=Severity.WARNING,
+                diagnostics=diagnostics,
+            )
 
     @staticmethod
     def _diagnostics(ctx: RuleContext, code: str, group: list[ServiceLine]) -> str:
