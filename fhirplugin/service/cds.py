@@ -50,6 +50,10 @@ FOLLOW_TYPES = frozenset(
         "DocumentReference",
     }
 )
+# resource types the case model reads when they are at hand (the patient's gender and birth date, a
+# facility's place of service, the encounter), but whose absence stops no rule: read from the context,
+# prefetch (``patient``: ``Patient/{{context.patientId}}``) or fhirServer after the required data, never a 412
+OPTIONAL_TYPES = frozenset({"Patient", "Location", "Encounter"})
 _REL = re.compile(r"^(?:(https?://.+)/)?([A-Z][A-Za-z]+)/([A-Za-z0-9\-.]{1,64})(?:/_history/[^/]+)?$")
 
 
@@ -373,6 +377,7 @@ def gather(
     if service.hook == CHARGE_ENTRY_HOOK:  # Procedures of the encounter that share a claim line's code
         queue += _same_code_procedures(g.slots, pre)
     skipped: list[str] = []  # "Type/id (why)": not tried (no server, over the cap)
+    optional_reads: list[str] = []  # OPTIONAL_TYPES references found in none of the request's data
     while queue:
         to_read: list[str] = []
         while queue:
@@ -383,7 +388,7 @@ def gather(
                 if ref in full_urls or ref.startswith(("#", "urn:")):
                     continue
                 m = _REL.match(ref)
-                if not m or m.group(2) not in FOLLOW_TYPES:
+                if not m or (m.group(2) not in FOLLOW_TYPES and m.group(2) not in OPTIONAL_TYPES):
                     continue
                 key = f"{m.group(2)}/{m.group(3)}"
                 if key in have:
@@ -392,11 +397,13 @@ def gather(
                         g.slots.append(Slot(context_by_key[key], False, "context", None))
                     continue
                 have.add(key)
+                optional = m.group(2) in OPTIONAL_TYPES
                 if key in pre:
                     g.slots.append(Slot(pre[key], False, "prefetch"))
-                    queue.append(pre[key])
+                    if not optional:  # what a Patient or Location references is not read
+                        queue.append(pre[key])
                     continue
-                to_read.append(key)
+                (optional_reads if optional else to_read).append(key)
         if not to_read:
             break
         # the references this round found, read together (concurrently, within the call's deadline)
@@ -410,6 +417,23 @@ def gather(
                 missing.append(f"{key} ({got})")
     missing += skipped
     if missing:
+        _fail_412(missing)
+    _read_optional(optional_reads, fetcher, g)
+    return g
+
+
+def _read_optional(keys: list[str], fetcher: _Fetcher, g: Gathered) -> None:
+    """Read what the rules use when present (the Patient, a Location, the Encounter) from fhirServer,
+    after the required data and within the same deadline and cap; a failed read is left out."""
+    if not keys or fetcher.why_not() is not None:
+        return
+    for key, got in fetcher.read_many(keys).items():
+        if isinstance(got, dict) and got.get("resourceType") == key.split("/", 1)[0]:
+            g.slots.append(Slot(got, False, "fhirServer"))
+
+
+def _fail_412(missing: list[str]) -> None:
+    if missing:
         raise ServiceError(
             412,
             "Data the coding rules need was neither in the request, nor prefetched, nor readable from "
@@ -417,7 +441,6 @@ def gather(
             code="processing",
             diagnostics="Send it in the hook context or prefetch, or give fhirServer and fhirAuthorization.",
         )
-    return g
 
 
 def _reference_list(context: dict, names: tuple[str, ...]) -> tuple[str, list]:

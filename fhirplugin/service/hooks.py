@@ -52,17 +52,22 @@ class Service:
         return out
 
 
+# the patient (gender and birth date: the sex edit GEN008); optional, read from fhirServer when absent
+_PATIENT_PREFETCH = {"patient": "Patient/{{context.patientId}}"}
 _ORDER_PREFETCH = {
+    **_PATIENT_PREFETCH,
     # reasonReference targets of the orders (supporting diagnoses)
     "conditions": "Condition?patient={{context.patientId}}",
 }
 _CHARGE_PREFETCH = {
+    **_PATIENT_PREFETCH,
     # the encounter's Procedures (body site, approach, devices, guidance) and diagnoses
     "procedures": "Procedure?patient={{context.patientId}}&encounter={{context.encounterId}}",
     "conditions": "Condition?patient={{context.patientId}}&encounter={{context.encounterId}}",
 }
 
 _DISPATCH_PREFETCH = {
+    **_PATIENT_PREFETCH,
     # the patient's active orders: the dispatched ones are among them
     "orders": "ServiceRequest?patient={{context.patientId}}&status=active",
     "conditions": "Condition?patient={{context.patientId}}",
@@ -80,7 +85,7 @@ ENCOUNTER_SEARCHES: dict[str, tuple[str, str]] = {
     "devices": ("Device", _ENC),
 }
 ENCOUNTER_CHECKED = ("procedures", "chargeItems", "claims")
-_DISCHARGE_PREFETCH = {k: f"{t}?{q}" for k, (t, q) in ENCOUNTER_SEARCHES.items()}
+_DISCHARGE_PREFETCH = {**_PATIENT_PREFETCH, **{k: f"{t}?{q}" for k, (t, q) in ENCOUNTER_SEARCHES.items()}}
 
 SERVICES: dict[str, Service] = {
     s.id: s

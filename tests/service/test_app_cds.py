@@ -415,3 +415,57 @@ def test_charge_entry_accepts_charge_items(client):
     assert not [i for i in issues if i["severity"] in ("error", "fatal") and "STR" in json.dumps(i)]
     action = card["suggestions"][0]["actions"][0]
     assert action["type"] == "delete" and action["resourceId"] == "ChargeItem/ci2"
+
+
+# -- the patient: context, prefetch ``patient`` or fhirServer (optional: never a 412) -------------------
+
+MALE = {"resourceType": "Patient", "id": "p1", "gender": "male"}
+
+
+def _gen008(r) -> list[dict]:
+    assert r.status_code == 200, r.text
+    return [c for c in r.json()["cards"] if c["source"]["topic"]["code"] == "GEN008"]
+
+
+def test_discovery_asks_for_the_patient_in_prefetch(client):
+    for s in client.get("/cds-services").json()["services"]:
+        assert s["prefetch"]["patient"] == "Patient/{{context.patientId}}", s["id"]
+
+
+def test_prefetched_patient_reaches_the_sex_edit(client):
+    body = orders_request([{"code": "49407", "approach": "transvaginal"}])
+    assert _gen008(client.post(SIGN, json=body)) == []  # no patient: the edit cannot judge
+    body["prefetch"] = {"patient": MALE}
+    [card] = _gen008(client.post(SIGN, json=body))
+    assert "transvaginal" in card["summary"] + card.get("detail", "")
+
+
+def test_patient_read_from_fhir_server_reaches_the_sex_edit(client, fhir_server):
+    _, base = fhir_server
+    _FhirServer.resources["Patient/p1"] = MALE
+    body = orders_request([{"code": "49407", "approach": "transvaginal"}])
+    body["fhirServer"] = base
+    body["fhirAuthorization"] = {
+        "access_token": "tok-patient",
+        "token_type": "Bearer",
+        "expires_in": 30,
+        "scope": "patient/Patient.read",
+        "subject": "fhirplugin",
+    }
+    assert len(_gen008(client.post(SIGN, json=body))) == 1
+    assert set(_FhirServer.seen_auth) == {"Bearer tok-patient"}
+
+
+def test_patient_the_fhir_server_does_not_have_is_no_412(client, fhir_server):
+    _, base = fhir_server  # answers 404 for Patient/p1
+    body = orders_request([{"code": "49407", "approach": "transvaginal"}])
+    body["fhirServer"] = base
+    assert _gen008(client.post(SIGN, json=body)) == []
+    assert _FhirServer.seen_auth  # it was asked
+
+
+def test_patient_in_the_context_bundle_is_used(client):
+    body = charge_request({"claim": {"diagnoses": ["O85"], "lines": [{"code": "49406", "dx": [1]}]}})
+    body["context"]["draftClaims"]["entry"].append({"resource": MALE})
+    [card] = _gen008(client.post(CHARGE, json=body))
+    assert "O85" in card["summary"] + card.get("detail", "")
