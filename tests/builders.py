@@ -27,6 +27,8 @@ Shorthand (YAML cases use the same keys)::
         report: true              # a linked DiagnosticReport
         collections: 2            # collection-count extension
     subject: {gender: male, birthDate: 1960-04-01}   # a Patient/p1 entry in the Bundle
+    locations: {loc1: "24"}       # Location entries typed with a place-of-service code; a claim
+                                  # names one as ``facility: Location/loc1``, a line as ``location:``
     claims:                       # several Claims in one Bundle (same shorthand as claim; ids c1, c2...)
       - {provider: Practitioner/dr2, lines: [{code: "99213"}]}
     orders:                       # ServiceRequest resources (order-sign drafts)
@@ -107,6 +109,7 @@ def claim(spec: dict, version: str = "R4", *, proc_refs: list[str] | None = None
         "patient": {"reference": spec.get("patient", PATIENT)},
         "created": date,
         "provider": {"reference": spec.get("provider", PROVIDER)},
+        **({"facility": {"reference": spec["facility"]}} if spec.get("facility") else {}),
         "priority": _cc("http://terminology.hl7.org/CodeSystem/processpriority", "normal"),
         "insurance": [{"sequence": 1, "focal": True, "coverage": {"reference": "Coverage/cov1"}}],
     }
@@ -164,6 +167,8 @@ def claim(spec: dict, version: str = "R4", *, proc_refs: list[str] | None = None
             item["careTeamSequence"] = [member["sequence"]]
         if ln.get("pos"):
             item["locationCodeableConcept"] = _cc(POS, str(ln["pos"]))
+        if ln.get("location"):  # a Location reference (see ``locations``)
+            item["locationReference"] = {"reference": ln["location"]}
         if ln.get("approach"):
             item["extension"] = [
                 {"url": EXT_APPROACH, "valueCodeableConcept": _cc(APPROACH_SYSTEM, ln["approach"])}
@@ -361,12 +366,14 @@ def build(spec: dict, version: str = "R4") -> dict:
     orders = spec.get("orders") or []
     claims = spec.get("claims") or []
     subject = spec.get("subject")
+    locations = spec.get("locations") or {}
     claim_as = spec.get("claim_as", "Claim")
     if (
         not procs
         and not orders
         and not claims
         and not subject
+        and not locations
         and not spec.get("bundle")
         and "claim" in spec
         and claim_as != "ChargeItem"
@@ -396,6 +403,8 @@ def build(spec: dict, version: str = "R4") -> dict:
         patient = {"resourceType": "Patient", "id": PATIENT.split("/")[1]}
         patient.update({k: str(v) for k, v in subject.items()})
         entries.append(patient)
+    for lid, pos in locations.items():  # Location entries typed with a CMS place-of-service code
+        entries.append({"resourceType": "Location", "id": lid, "type": [_cc(POS, str(pos))]})
     base = "http://example.org/fhir/"
     return {
         "resourceType": "Bundle",

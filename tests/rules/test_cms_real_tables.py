@@ -125,3 +125,13 @@ def test_central_line_guidance_is_not_bundled_but_77002_is(engine: Engine) -> No
     assert [f.severity.value for f in found] == ["error"] and "modifier indicator 1" in found[0].diagnostics
     assert len(_findings(engine, [{"code": "36556", "units": 3}], "MUE001")) == 1  # MUE 2, MAI 3
     assert _findings(engine, [{"code": "36556", "units": 2}], "MUE001") == []
+
+
+def test_shipped_place_of_service_codes_are_the_assigned_cms_codes(shared: Path) -> None:
+    """POS001's table holds exactly CMS's assigned codes, with CMS's facility / non-facility setting."""
+    from fhirplugin.rules.cms.policy import places_of_service
+
+    with open(shared / "data" / "cms" / "place-of-service.csv", newline="", encoding="utf-8") as f:
+        cms = {r["pos_code"]: r["facility_or_not"].lower() for r in csv.DictReader(f)}
+    assigned = {code: setting for code, setting in cms.items() if setting != "unassigned"}
+    assert {p.code: p.setting for p in places_of_service().values()} == assigned

@@ -1,5 +1,6 @@
 """The CMS rules' own tables (``terminology/cms/``): what each fee schedule status and payment-policy
-indicator means for a claim line, and the CPT codes deleted with the code that replaced them.
+indicator means for a claim line, the CPT codes deleted with the code that replaced them, and the
+assigned CMS place-of-service codes.
 
 The fee schedule rows themselves (a code's status and indicators) come from the loaded Physician Fee
 Schedule relative value file (``Terminology.pfs``); these tables say how to read them. They are read
@@ -14,7 +15,7 @@ from functools import cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BeforeValidator
+from pydantic import BeforeValidator, Field
 
 from fhirplugin.resources import data_dir
 from fhirplugin.rules.tables import Code, Row, VerifiedRow, read_keyed
@@ -55,7 +56,9 @@ class DeletedCode(VerifiedRow):
 
 @cache
 def status_meanings() -> Mapping[str, StatusMeaning]:
-    return read_keyed(_folder() / "pfs-status.csv", StatusMeaning, lambda r: r.status, lambda k: f"status {k}")
+    return read_keyed(
+        _folder() / "pfs-status.csv", StatusMeaning, lambda r: r.status, lambda k: f"status {k}"
+    )
 
 
 @cache
@@ -71,3 +74,17 @@ def indicator_rules() -> Mapping[tuple[str, str], IndicatorRule]:
 @cache
 def deleted_codes() -> Mapping[str, DeletedCode]:
     return read_keyed(_folder() / "deleted-codes.csv", DeletedCode, lambda r: r.code, str)
+
+
+class PlaceOfService(Row):
+    code: Annotated[str, Field(pattern=r"^[0-9]{2}$")]  # two digits
+    setting: Literal["facility", "non-facility"]  # which fee schedule rate a practitioner is paid there
+    name: str
+
+
+@cache
+def places_of_service() -> Mapping[str, PlaceOfService]:
+    """The assigned CMS place-of-service codes (``terminology/cms/place-of-service.csv``)."""
+    return read_keyed(
+        _folder() / "place-of-service.csv", PlaceOfService, lambda r: r.code, lambda k: f"code {k}"
+    )
