@@ -128,8 +128,9 @@ class ServiceLine:
     diagnosis_pointers: list[DiagnosisPointer] = field(default_factory=list)
     procedures: list[ProcedureInfo] = field(default_factory=list)  # linked procedure documentation
     patient: str | None = None  # reference string; never logged
-    # who the line is for: the rendering provider when the input names one for the line (see
-    # ``rendering_provider``), else the resource's own provider (Claim.provider, the order's requester)
+    # whose service the line is, as the session rules compare it: the rendering provider when the input
+    # names one for the line (see ``rendering_provider``), else the resource's own provider
+    # (Claim.provider, the order's requester); on an institutional claim always the billing facility
     provider: str | None = None
     sequence: int | None = None
     resource_path: str = ""  # FHIRPath of the owning resource

@@ -169,7 +169,8 @@ def item_line(item: JSONObject, path: str, cc: _ClaimContext) -> ServiceLine:
         approaches=approaches,
         diagnosis_pointers=item_pointers(item, path, cc.by_seq),
         patient=case.patient,
-        provider=rendering or case.provider,
+        # on an institutional claim the facility bills every line, whoever rendered it
+        provider=case.provider if case.claim_type == "institutional" else rendering or case.provider,
         sequence=as_int(item.get("sequence")),
         resource_path=claim.path,
         resource_type="Claim",
