@@ -17,6 +17,7 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from fhirplugin.fhir.extract.index import LINKED_TYPES
 from fhirplugin.findings import Finding
 from fhirplugin.outcome import issue as oo_issue
 from fhirplugin.service import cards, logsafe
@@ -38,18 +39,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("fhirplugin.service")
 
-# resource types whose content the rules read when a checked resource references them
-FOLLOW_TYPES = frozenset(
-    {
-        "Procedure",
-        "Condition",
-        "ServiceRequest",
-        "DiagnosticReport",
-        "ImagingStudy",
-        "Device",
-        "DocumentReference",
-    }
-)
+# resource types whose content the rules read when a checked resource references them (the reader's)
+FOLLOW_TYPES = LINKED_TYPES
 # resource types the case model reads when they are at hand (the patient's gender and birth date, a
 # facility's place of service, the encounter), but whose absence stops no rule: read from the context,
 # prefetch (``patient``: ``Patient/{{context.patientId}}``) or fhirServer after the required data, never a 412

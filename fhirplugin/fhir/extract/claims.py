@@ -221,6 +221,19 @@ class _Linker:
                 add_by_code(self.by_code, p)
 
 
+def _claim_context(claim: Located, idx: Index, case: Case) -> _ClaimContext:
+    res = claim.resource
+    return _ClaimContext(
+        claim,
+        idx,
+        case,
+        parse_date(as_dict(res.get("billablePeriod")).get("start")),
+        {d.sequence: d for d in case.diagnoses if d.sequence is not None},
+        care_team(res) if "careTeam" in res else {},
+        location_pos(res["facility"], idx, claim) if "facility" in res else None,
+    )
+
+
 def claim_case(claim: Located, idx: Index, claimed_procs: set[str]) -> Case:
     """A Claim (or the Claim-shaped part of an ExplanationOfBenefit) with one line per item."""
     res, base = claim.resource, claim.path
@@ -242,15 +255,7 @@ def claim_case(claim: Located, idx: Index, claimed_procs: set[str]) -> Case:
     linker = _Linker(case, idx, {s: p for s, p in procs if s is not None}, claimed_procs)
     if "encounter" in res:  # R5: the claim's encounters
         case.encounter = first_encounter(res["encounter"], idx, claim)
-    cc = _ClaimContext(
-        claim,
-        idx,
-        case,
-        parse_date(as_dict(res.get("billablePeriod")).get("start")),
-        {d.sequence: d for d in diagnoses if d.sequence is not None},
-        care_team(res) if "careTeam" in res else {},
-        location_pos(res["facility"], idx, claim) if "facility" in res else None,
-    )
+    cc = _claim_context(claim, idx, case)
     for i, item in enumerate(as_list(res.get("item"))):
         item = as_dict(item)
         line = item_line(item, f"{base}.item[{i}]", cc)
