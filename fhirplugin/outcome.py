@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from fhirplugin.findings import RULES_SYSTEM, Finding, Severity
+from fhirplugin.findings import Finding, Severity
+from fhirplugin.systems import RULES_SYSTEM
 
 EXT = "http://hl7.org/fhir/StructureDefinition/"
 EXT_MESSAGE_ID = EXT + "operationoutcome-message-id"

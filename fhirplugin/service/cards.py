@@ -18,11 +18,12 @@ from functools import cache
 
 import orjson
 
-from fhirplugin.findings import RULES_SYSTEM, Finding, Severity
+from fhirplugin.findings import Finding, Severity
 from fhirplugin.outcome import issue as oo_issue
 from fhirplugin.resources import data_dir
 from fhirplugin.rules.base import REGISTRY
 from fhirplugin.service import fixes
+from fhirplugin.systems import RULES_SYSTEM
 
 EXT_ISSUES = "dev.fhirplugin.issues"
 EXT_OUTCOME = "dev.fhirplugin.operation-outcome"

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fhirplugin.findings import CANONICAL_BASE
+from fhirplugin.systems import CANONICAL_BASE
 
 PROFILE_BASE = f"{CANONICAL_BASE}/StructureDefinition/"
 

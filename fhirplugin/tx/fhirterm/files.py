@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from fhirplugin.fhir.case import CPT, HCPCS, ICD10CM
+from fhirplugin.systems import CPT, HCPCS, ICD10CM
 from fhirplugin.tx import icd
 
 

@@ -16,9 +16,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from fhirplugin.fhir.case import CPT, HCPCS, ICD10CM
 from fhirplugin.resources import data_dir
-from fhirplugin.systems import canonical
+from fhirplugin.systems import CPT, HCPCS, ICD10CM, canonical
 from fhirplugin.tx import icd
 from fhirplugin.tx.cpt import looks_like_cpt, looks_like_hcpcs
 from fhirplugin.tx.fhirterm.codesystems import CodeSystem, CodeSystems
