@@ -76,7 +76,7 @@ def _sessions(sub: Submission, default_setting: str) -> list[Session]:
         when: dt.date | str = line.date if line.date is not None else f"?{line.resource_path}"
         # practitioner edits compare the services of one rendering provider; the outpatient hospital
         # edits every service the facility bills for the patient that day, whoever rendered it
-        provider = line.billing_provider if setting == "hospital" else line.provider
+        provider = (line.billing_provider or line.provider) if setting == "hospital" else line.provider
         key = (kind, setting, line.patient, provider, when)
         session = groups.get(key)
         if session is None:

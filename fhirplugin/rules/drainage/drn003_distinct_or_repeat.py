@@ -51,7 +51,8 @@ def _billed_together(lines: list[ServiceLine]) -> list[list[ServiceLine]]:
     groups: dict[tuple, list[ServiceLine]] = {}
     for line in lines:
         when = line.date if line.date is not None else f"?{line.resource_path}"
-        groups.setdefault((line.patient, line.billing_provider, when, line.cpt), []).append(line)
+        key = (line.patient, line.billing_provider or line.provider, when, line.cpt)
+        groups.setdefault(key, []).append(line)
     return [g for g in groups.values() if len(g) >= 2]
 
 
