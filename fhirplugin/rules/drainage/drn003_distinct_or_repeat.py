@@ -156,14 +156,14 @@ class DistinctOrRepeat(Rule):
         for m in line.modifiers:
             code = m.code.strip().upper()
             if code in same and _by_other_physician(line, earlier):
-                who, right = "another rendering provider than the earlier line", join_or(other)
+                who, right = "is not the earlier line's: a repeat by another physician", join_or(other)
             elif code in other and _by_same_physician(line, earlier):
-                who, right = "the same rendering provider as an earlier line", join_or(same)
+                who, right = "is an earlier line's: a repeat by the same physician", join_or(same)
             else:
                 continue
             yield self.finding(
-                f"This {line.cpt} line carries {code}, but the claim's care team names {who}: "
-                f"the repeat takes {right}.",
+                f"This {line.cpt} line carries {code}, but its rendering provider (the claim's care team) {who} "
+                f"takes {right}.",
                 m.path,
                 severity=Severity.WARNING,
                 diagnostics=diagnostics,
