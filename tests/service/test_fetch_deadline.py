@@ -186,3 +186,15 @@ def test_deadline_holds_through_an_http_proxy(srv):
         c.read("Procedure/px0")
     assert time.monotonic() - start < 2.0
     assert srv.hits("/fhir/Procedure/px0") == 1  # it went through the proxy
+
+
+def test_the_patient_is_read_after_the_required_data_and_never_takes_its_read(srv, tmp_path):
+    srv.routes["/fhir/Procedure/px0"] = Reply.json(procedure("px0"))
+    srv.routes["/fhir/Patient/p1"] = Reply.json({"resourceType": "Patient", "id": "p1", "gender": "male"})
+    with _app(tmp_path, fetch_max_reads=1) as c:
+        r = c.post(CHARGE, json=_hook(["px0"], srv.url("/fhir")))
+    assert r.status_code == 200, r.text  # the one read went to the Procedure; no Patient, no 412
+    assert [s.path for s in srv.requests] == ["/fhir/Procedure/px0"]
+    with _app(tmp_path, fetch_max_reads=2) as c:
+        assert c.post(CHARGE, json=_hook(["px0"], srv.url("/fhir"))).status_code == 200
+    assert [s.path for s in srv.requests][1:] == ["/fhir/Procedure/px0", "/fhir/Patient/p1"]
