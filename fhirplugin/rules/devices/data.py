@@ -25,13 +25,13 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
-from fhirplugin.fhir.case import ICD10CM, SNOMED, Coded, ServiceLine, Submission
-from fhirplugin.findings import CANONICAL_BASE
+from fhirplugin.fhir.case import Coded, ServiceLine, Submission
 from fhirplugin.rules.common import is_unverified
 from fhirplugin.rules.tables import Bool, Lower, TableError
 from fhirplugin.rules.templates.addon import PrimaryCriterion, approaches, read_criteria
 from fhirplugin.rules.templates.family import CodeRow, Family, GuidancePair
 from fhirplugin.rules.templates.site import SiteDecision, decision, targets
+from fhirplugin.systems import CANONICAL_BASE, ICD10CM, SNOMED
 
 if TYPE_CHECKING:
     from fhirplugin.rules.base import RuleContext

@@ -22,13 +22,12 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import model_validator
 
-from fhirplugin.fhir.case import SNOMED, Coded, ServiceLine, Submission
-from fhirplugin.fhir.extract import APPROACH_SYSTEM
-from fhirplugin.findings import CANONICAL_BASE
+from fhirplugin.fhir.case import Coded, ServiceLine, Submission
 from fhirplugin.rules.tables import Code, Codes, TableError, VerifiedRow
 from fhirplugin.rules.templates.family import CodeRow, Family, GuidancePair
 from fhirplugin.rules.templates.site import SiteDecision, decision, targets
 from fhirplugin.rules.templates.units import count, documented_procedures, session_groups
+from fhirplugin.systems import APPROACH_SYSTEM, CANONICAL_BASE, SNOMED
 
 if TYPE_CHECKING:
     from fhirplugin.rules.base import RuleContext

@@ -5,11 +5,11 @@ from functools import cache
 from typing import Literal, get_args
 
 from fhirplugin.fhir.case import Case
-from fhirplugin.fhir.extract import APPROACH_SYSTEM
 from fhirplugin.findings import Finding, Severity
 from fhirplugin.resources import data_dir
 from fhirplugin.rules.base import Rule, RuleContext, register
 from fhirplugin.rules.tables import VerifiedRow, read_table
+from fhirplugin.systems import APPROACH_SYSTEM
 
 
 class SexEdit(VerifiedRow):

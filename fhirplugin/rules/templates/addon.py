@@ -17,12 +17,12 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from pydantic import model_validator
 
 from fhirplugin.fhir.case import ServiceLine
-from fhirplugin.fhir.extract import APPROACH_SYSTEM
 from fhirplugin.findings import Finding, Severity
 from fhirplugin.rules.base import Rule, RuleContext
 from fhirplugin.rules.common import join_or, sessions
 from fhirplugin.rules.tables import Bool, VerifiedRow, read_table, unique
 from fhirplugin.rules.templates.family import Family
+from fhirplugin.systems import APPROACH_SYSTEM
 
 if TYPE_CHECKING:
     from fhirplugin.tx.store import Terminology

@@ -12,11 +12,12 @@ import datetime as dt
 from collections.abc import Iterator
 from typing import ClassVar
 
-from fhirplugin.fhir.case import CPT, Case, ServiceLine, Submission
+from fhirplugin.fhir.case import Case, ServiceLine, Submission
 from fhirplugin.findings import Finding, Severity
 from fhirplugin.rules.base import Rule, RuleContext
 from fhirplugin.rules.common import code_label, join_or
 from fhirplugin.rules.templates.family import CodeRow, Family
+from fhirplugin.systems import CPT
 
 
 class AgeCode(CodeRow):

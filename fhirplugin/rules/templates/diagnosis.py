@@ -9,10 +9,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any, ClassVar
 
-from fhirplugin.fhir.case import ICD10CM, ServiceLine
+from fhirplugin.fhir.case import ServiceLine
 from fhirplugin.findings import Finding, Severity
 from fhirplugin.rules.base import Rule, RuleContext
 from fhirplugin.rules.templates.family import Family
+from fhirplugin.systems import ICD10CM
 
 
 class DiagnosisSupportsCode(Rule):

@@ -10,11 +10,11 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
-from fhirplugin.fhir.case import CPT
 from fhirplugin.findings import Finding, Severity
 from fhirplugin.rules.base import Rule, RuleContext
 from fhirplugin.rules.common import code_label, is_unverified, join_or
 from fhirplugin.rules.templates.family import Family
+from fhirplugin.systems import CPT
 
 if TYPE_CHECKING:
     from fhirplugin.tx.fhirterm import Translation
