@@ -152,7 +152,7 @@ def validate(
     config: ConfigOpt = None,
 ) -> None:
     """Validate FHIR resources and print the findings."""
-    from fhirplugin.batch import expand
+    from fhirplugin.batch.inputs import expand
     from fhirplugin.engine import Engine
     from fhirplugin.reporters import render
 
@@ -270,7 +270,7 @@ def hook(
 
     Exit codes: 0 no critical card; 1 at least one critical card; 2 the request failed.
     """
-    from fhirplugin.batch import Source
+    from fhirplugin.batch.inputs import Source
     from fhirplugin.service.hookclient import HookError, render, send
 
     settings = _settings(config)
@@ -334,7 +334,8 @@ def batch(
     """
     from concurrent.futures.process import BrokenProcessPool
 
-    from fhirplugin.batch import BatchError, run_batch, summary_tables
+    from fhirplugin.batch.runner import BatchError, run_batch
+    from fhirplugin.reporters.summary import summary_tables
 
     settings = _settings(config)
     threshold = Severity(fail_on.value)
