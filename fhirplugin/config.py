@@ -1,6 +1,11 @@
 """Configuration: built-in defaults, then a TOML file (``--config`` / ``FHIRPLUGIN_CONFIG``), then
 ``FHIRPLUGIN_*`` environment variables, read with pydantic-settings.
 
+pydantic-settings (and the asyncio, dotenv and cloud-provider modules it imports, ~50 ms of every
+start) is imported only when a TOML file is given or a ``FHIRPLUGIN_*`` variable names a setting;
+otherwise :class:`Settings` is the built-in defaults and the keyword arguments, validated by the
+same model.
+
 Example ``fhirplugin.toml``::
 
     select = ["DRN", "DEV", "GEN"]        # rule ids or prefixes; empty = all
@@ -17,16 +22,11 @@ Example ``fhirplugin.toml``::
 from __future__ import annotations
 
 import os
+from functools import cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from pydantic import BaseModel, Field, field_validator, model_validator
-from pydantic_settings import (
-    BaseSettings,
-    PydanticBaseSettingsSource,
-    SettingsConfigDict,
-    TomlConfigSettingsSource,
-)
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from fhirplugin.findings import Severity
 
@@ -75,8 +75,19 @@ class ServiceSettings(BaseModel):
     body_timeout: float = 30.0  # seconds to receive a request's body once its headers are in
 
 
-class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="FHIRPLUGIN_", env_nested_delimiter="__", extra="forbid")
+if TYPE_CHECKING:
+    from pydantic_settings import BaseSettings
+
+ENV_PREFIX = "FHIRPLUGIN_"
+
+
+class Settings(BaseModel):
+    """The settings. ``Settings(**values)`` reads the ``FHIRPLUGIN_*`` variables and the TOML file
+    (``FHIRPLUGIN_CONFIG``, or the one :func:`load_settings` is given) with pydantic-settings, as a
+    ``BaseSettings`` would: the keyword arguments first, then the environment, then the file."""
+
+    model_config = ConfigDict(extra="forbid")
+    _reads_sources: ClassVar[bool] = True  # False in the pydantic-settings loader (a subclass)
 
     select: list[str] = Field(default_factory=list)
     ignore: list[str] = Field(default_factory=list)
@@ -113,15 +124,11 @@ class Settings(BaseSettings):
             raise ValueError("; ".join(problems) + " (`fhirplugin rules` lists the rules)")
         return self
 
-    @classmethod
-    def settings_customise_sources(
-        cls, settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
-        path = _CONFIG_PATH or os.environ.get("FHIRPLUGIN_CONFIG")
-        if path:
-            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(path)))
-        return tuple(sources)
+    def __init__(self, **values: Any) -> None:
+        if self._reads_sources and (_config_path() or _env_names_a_setting()):
+            loaded = _loader()(**values)  # validated there, so its errors are pydantic-settings' own
+            values = {name: getattr(loaded, name) for name in loaded.model_fields_set}
+        super().__init__(**values)
 
     def rule_enabled(self, rule_id: str) -> bool:
         rid = rule_id.upper()
@@ -131,6 +138,56 @@ class Settings(BaseSettings):
 
 
 _CONFIG_PATH: str | None = None
+
+
+def _config_path() -> str | None:
+    return _CONFIG_PATH or os.environ.get("FHIRPLUGIN_CONFIG")
+
+
+def _env_names_a_setting() -> bool:
+    """Whether some ``FHIRPLUGIN_<field>`` or ``FHIRPLUGIN_<field>__...`` variable is set (any case,
+    as pydantic-settings matches them); other FHIRPLUGIN_* variables (CACHE_DIR, PORT) are not read
+    by the settings."""
+    fields = Settings.model_fields
+    n = len(ENV_PREFIX)
+    return any(
+        k[:n].upper() == ENV_PREFIX and k[n:].lower().split("__", 1)[0] in fields for k in os.environ
+    )
+
+
+@cache
+def _loader() -> type[BaseSettings]:
+    """:class:`Settings` as a pydantic-settings ``BaseSettings`` (same fields and validators), made
+    on first use."""
+    from pydantic_settings import (
+        BaseSettings,
+        PydanticBaseSettingsSource,
+        SettingsConfigDict,
+        TomlConfigSettingsSource,
+    )
+
+    class Settings_(BaseSettings, Settings):
+        model_config = SettingsConfigDict(
+            env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="forbid", title="Settings"
+        )
+        _reads_sources: ClassVar[bool] = False
+
+        @classmethod
+        def settings_customise_sources(
+            cls,
+            settings_cls: type[BaseSettings],
+            init_settings: PydanticBaseSettingsSource,
+            env_settings: PydanticBaseSettingsSource,
+            dotenv_settings: PydanticBaseSettingsSource,
+            file_secret_settings: PydanticBaseSettingsSource,
+        ) -> tuple[PydanticBaseSettingsSource, ...]:
+            sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+            path = _config_path()
+            if path:
+                sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(path)))
+            return tuple(sources)
+
+    return Settings_
 
 
 def unknown_rule_ids(values: list[str], field: str, *, exact: bool = False) -> list[str]:

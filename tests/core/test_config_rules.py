@@ -113,3 +113,45 @@ def test_cli_ignore_str_exits_0(tmp_path):
     proc = cli("validate", "--config", str(cfg), str(p))
     assert proc.returncode == 0, proc.stdout
     assert b"STR00" not in proc.stdout
+
+
+# Settings() reads the environment and the TOML file with pydantic-settings only when one of them
+# names a setting; the values must be the same as when pydantic-settings reads them all
+@pytest.mark.parametrize(
+    ("env", "toml"),
+    [
+        ({}, None),
+        ({"FHIRPLUGIN_SELECT": '["drn", "gen"]', "FHIRPLUGIN_MAX_DEPTH": "12"}, None),
+        ({"fhirplugin_terminology__ncci_table": "hospital"}, None),  # any case, nested
+        ({"FHIRPLUGIN_CACHE_DIR": "/tmp/x", "FHIRPLUGIN_PORT": "1"}, None),  # not settings
+        ({"FHIRPLUGIN_IGNORE": '["DRN005"]'}, 'ignore = ["GEN"]\n[severity]\nDRN006 = "ERROR"\n'),
+    ],
+)
+def test_settings_are_those_pydantic_settings_reads(tmp_path, monkeypatch, env, toml):
+    from fhirplugin.config import Settings, _loader
+
+    for k in [k for k in os.environ if k.upper().startswith("FHIRPLUGIN_")]:
+        monkeypatch.delenv(k)
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    if toml:
+        cfg = tmp_path / "f.toml"
+        cfg.write_text(toml)
+        monkeypatch.setenv("FHIRPLUGIN_CONFIG", str(cfg))
+    fast = Settings(structure_scope="checked")
+    full = _loader()(structure_scope="checked")
+    assert type(fast) is Settings
+    assert fast.model_dump() == full.model_dump()
+    assert fast.model_fields_set == full.model_fields_set
+
+
+def test_validate_without_config_does_not_import_pydantic_settings():
+    code = (
+        "import sys; from fhirplugin.cli import main; rc = main(['validate', '-f', 'outcome', "
+        f"{str(EXAMPLE)!r}]); sys.stderr.write(str(sorted(m for m in sys.modules if m.startswith("
+        "('pydantic_settings', 'multiprocessing', 'fhir.resources')))))"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FHIRPLUGIN_")}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=120, env=env)
+    assert proc.stdout.count(b"OperationOutcome") == 1
+    assert proc.stderr.decode().strip().splitlines()[-1] == "[]"
