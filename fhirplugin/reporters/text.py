@@ -1,8 +1,16 @@
-"""Human-readable output, grouped by input resource; coloured on a terminal (rich)."""
+"""Human-readable output, grouped by input resource; coloured on a terminal (rich).
+
+Where rich would write no colour (a file or a pipe, ``color=False``), the same text is written
+without importing rich (~15 ms of every start): rich's transformations of plain text are applied
+as rich applies them (control codes stripped, ``:emoji:`` codes replaced, per markup span); text
+with a tab (which rich expands by cell width) still goes through rich."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import os
+import re
+import sys
+from collections.abc import Callable, Iterator, Sequence
 from typing import TextIO
 
 from fhirplugin.engine import Result
@@ -32,9 +40,9 @@ def checked(results: Sequence[Result]) -> str:
     counts: dict[str, list[int]] = {}
     for r in results:
         key = r.resource_type or ""
-        n = counts.setdefault(key, [0, 0])
-        n[0] += 1
-        n[1] += r.entries or 0
+        tally = counts.setdefault(key, [0, 0])
+        tally[0] += 1
+        tally[1] += r.entries or 0
     parts = []
     for rtype, (n, entries) in counts.items():
         if not rtype:
@@ -47,29 +55,99 @@ def checked(results: Sequence[Result]) -> str:
     return ", ".join(parts) or "nothing"
 
 
+# one printed line: the markup spans of :func:`write` as (style or "", text) pairs
+Line = list[tuple[str, str]]
+
+
+def _lines(results: Sequence[Result]) -> Iterator[Line]:
+    counts = dict.fromkeys(Severity, 0)
+    for r in results:
+        yield [("bold", _title(r))]
+        if not r.findings:
+            yield [("", "  "), ("green", "ok"), ("", "  no problems found")]
+        for f in r.findings:
+            counts[f.severity] += 1
+            where = ", ".join(f.expression) if f.expression else "-"
+            yield [
+                ("", "  "),
+                (STYLE[f.severity], f"{f.severity.value:<11}"),
+                ("", "  "),
+                ("rule", f.rule_id),  # bold; written as it is (an id), not escaped
+                ("", f"  {where}"),
+            ]
+            yield [("", f"      {f.text}")]
+            if f.diagnostics:
+                yield [("", "      "), ("dim", f.diagnostics)]
+            fix = describe(f.fix)
+            if fix:
+                yield [("", "      "), ("green", "fix:"), ("", f" {fix}")]
+    summary = ", ".join(f"{n} {s.value}" for s, n in counts.items() if n) or "no issues"
+    yield [("", f"{checked(results)} checked: {summary}")]
+
+
+_CONTROL = dict.fromkeys((7, 8, 11, 12, 13))  # what rich strips from text (rich.control)
+
+
+def _rich_styles(out: TextIO, color: bool | None) -> bool:
+    """Whether rich would take ``out`` for a terminal (rich.console.Console.is_terminal)."""
+    if color is not None:
+        return color
+    if "IPython" in sys.modules:  # a notebook: rich renders there itself
+        return True
+    tty_compatible = os.environ.get("TTY_COMPATIBLE", "")
+    if tty_compatible in ("0", "1"):
+        return tty_compatible == "1"
+    force_color = os.environ.get("FORCE_COLOR")
+    if force_color is not None:
+        return force_color != ""
+    isatty = getattr(out, "isatty", None)
+    try:
+        return bool(isatty is not None and isatty())
+    except ValueError:
+        return False
+
+
+def _plain(piece: str) -> str:
+    """``piece`` as rich writes it without styles: emoji codes replaced, then control codes dropped."""
+    if piece.count(":") >= 2:
+        from rich._emoji_replace import _emoji_replace
+
+        piece = _emoji_replace(piece)
+    return piece.translate(_CONTROL)
+
+
+_TAG_LIKE = re.compile(r"\[[a-z#/@][^[]*?]")  # what rich.markup.escape escapes
+
+
+def _rich_only(line: Line) -> bool:
+    """Text rich changes in ways not copied here: tabs (expanded by cell width), backslashes and
+    tag-like ``[x]`` (escaped, which splits rich's emoji replacement), markup in a rule id."""
+    return any(
+        "\t" in t or "\\" in t or _TAG_LIKE.search(t) or (style == "rule" and "[" in t)
+        for style, t in line
+    )
+
+
 def write(results: Sequence[Result], out: TextIO, *, color: bool | None = None) -> None:
-    from rich.console import Console  # only the text format needs rich
+    lines = list(_lines(results))
+    if not _rich_styles(out, color) and not any(_rich_only(line) for line in lines):
+        out.writelines("".join(_plain(t) for _, t in line) + "\n" for line in lines)
+        return
+    _write_rich(lines, out, color)
+
+
+def _write_rich(lines: list[Line], out: TextIO, color: bool | None) -> None:
+    from rich.console import Console
     from rich.markup import escape
 
     console = Console(
         file=out, force_terminal=color, no_color=color is False, highlight=False, soft_wrap=True
     )
-    counts = dict.fromkeys(Severity, 0)
-    for r in results:
-        console.print(f"[bold]{escape(_title(r))}[/bold]")
-        if not r.findings:
-            console.print("  [green]ok[/green]  no problems found")
-        for f in r.findings:
-            counts[f.severity] += 1
-            where = ", ".join(f.expression) if f.expression else "-"
-            console.print(
-                f"  [{STYLE[f.severity]}]{f.severity.value:<11}[/]  [bold]{f.rule_id}[/bold]  {escape(where)}"
-            )
-            console.print(f"      {escape(f.text)}")
-            if f.diagnostics:
-                console.print(f"      [dim]{escape(f.diagnostics)}[/dim]")
-            fix = describe(f.fix)
-            if fix:
-                console.print(f"      [green]fix:[/green] {escape(fix)}")
-    summary = ", ".join(f"{n} {s.value}" for s, n in counts.items() if n) or "no issues"
-    console.print(f"{checked(results)} checked: {summary}")
+    for line in lines:
+        console.print("".join(_markup(style, t, escape) for style, t in line))
+
+
+def _markup(style: str, text: str, escape: Callable[[str], str]) -> str:
+    if style == "rule":
+        return f"[bold]{text}[/bold]"
+    return f"[{style}]{escape(text)}[/]" if style else escape(text)
