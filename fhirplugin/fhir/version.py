@@ -229,6 +229,32 @@ def _interesting(c4, c5) -> frozenset[str]:
     return frozenset(k for k, p in _plan(c4, c5).items() if p is not _SKIP)
 
 
+# how the walk treats an element that may hold evidence (the plan, compiled once per pair of tables)
+_WALK_RESOURCES = 0  # resources inside (contained, entry.resource): walk each
+_WALK_CHILDREN = 1  # the same complex shape in both versions, different below: walk the children
+_COMPARE = 2  # anything else: count what one version holds and the other cannot
+
+
+@cache
+def _steps(c4, c5) -> tuple[frozenset[str], dict[str, tuple]]:
+    """:func:`_interesting` and, per element name, (step, s4, s5, child table R4, child table R5).
+    The children of a _WALK_CHILDREN element are those :func:`_plan` resolved already (to compare
+    them), so compiling the steps builds no table the plan did not."""
+    steps: dict[str, tuple] = {}
+    for key, p in _plan(c4, c5).items():
+        if p is _SKIP:
+            continue
+        if p is _RESOURCE:
+            steps[key] = (_WALK_RESOURCES, None, None, None, None)
+            continue
+        s4, s5 = p  # type: ignore[misc]
+        if s4 is not None and s5 is not None and s4[:2] == s5[:2] and s4[0] == "c":
+            steps[key] = (_WALK_CHILDREN, s4, s5, _child(s4), _child(s5))
+        else:
+            steps[key] = (_COMPARE, s4, s5, None, None)
+    return frozenset(steps), steps
+
+
 @lru_cache(maxsize=2048)
 def _stu3_keys(rtype: str) -> tuple[frozenset[str], frozenset[str]]:
     """(elements only STU3 defines, elements R4/R5 define that STU3 does not) of a resource type."""
@@ -296,7 +322,7 @@ class _Walk:
         # STU3 models are looked at only when R4 and R5 cannot explain the resource (an element or a
         # type neither defines): valid R4/R5 data never pays for importing them
         later = _later_keys(rtype)
-        if later is None or any(k not in later and k[:1] != "_" for k in res):
+        if later is None or any(k[:1] != "_" for k in res.keys() - later):
             only3, _not3 = _stu3_keys(rtype)
             self.stu3_only += sum(1 for key in res if key in only3)
             if c4 is None and c5 is None and _model(rtype, "STU3") is not None:
@@ -314,21 +340,32 @@ class _Walk:
     def node(self, d: dict, c4, c5, depth: int) -> None:
         if depth > 40:
             return
-        keys = d.keys() & _interesting(c4, c5)  # not "_x", resourceType, unknown names, or no evidence
+        interesting, steps = _steps(c4, c5)
+        keys = d.keys() & interesting  # not "_x", resourceType, unknown names, or no evidence
         if not keys:
             return
-        plan = _plan(c4, c5)
         for key in keys:
             value = d[key]
             if value is None:
                 continue
-            p = plan[key]
-            if p is _RESOURCE:
+            step, s4, s5, k4, k5 = steps[key]
+            if step == _WALK_CHILDREN:
+                # one shape in both versions: it fits both or neither, and is no evidence itself
+                if s4[1]:
+                    # a list fits when its first non-null item is an object (as _fits says)
+                    if type(value) is not list or type(next((v for v in value if v is not None), {})) is not dict:
+                        continue
+                    for v in value:
+                        if type(v) is dict:
+                            self.node(v, k4, k5, depth + 1)
+                elif type(value) is dict:
+                    self.node(value, k4, k5, depth + 1)
+                continue
+            if step == _WALK_RESOURCES:
                 for v in value if type(value) is list else (value,):
                     if type(v) is dict:
                         self.resource(v, depth + 1)
                 continue
-            s4, s5 = p  # type: ignore[misc]
             f4 = s4 is not None and _fits(s4, value)
             f5 = s5 is not None and _fits(s5, value)
             # only what one version holds and the other cannot is evidence (a value neither version
@@ -359,12 +396,14 @@ def analyse(resource: dict) -> Detection:
     misfit = {"STU3": _stu3_misfits(w) if w.stu3_only else 0, "R4": w.m4, "R5": w.m5}
     if w.stu3_only:
         misfit = {"STU3": misfit["STU3"], "R4": w.m4 + w.stu3_only, "R5": w.m5 + w.stu3_only}
-    candidates = _MODEL_SETS if w.stu3_only else ("R4", "R5")
-    best = min(candidates, key=lambda m: (misfit[m], _ORDER[m]))
+    if w.stu3_only:
+        best = min(_MODEL_SETS, key=lambda m: (misfit[m], _ORDER[m]))
+    else:
+        best = "R5" if w.m5 < w.m4 else "R4"  # the fewer misfits; R4 on a tie
     # no evidence when R4 and R5 fit the elements alike (and STU3 does not win)
     by_elements = best if best == "STU3" or misfit["R4"] != misfit["R5"] else None
-    profile_versions = {v for _, v in w.profiles}
-    if profile_versions:
+    if w.profiles:
+        profile_versions = {v for _, v in w.profiles}
         # the most frequent named version; R4B wins over R4 (a 4.3 profile is more specific)
         counts = {v: sum(1 for _, pv in w.profiles if pv == v) for v in profile_versions}
         named = max(counts, key=lambda v: (counts[v], v == "R4B"))
