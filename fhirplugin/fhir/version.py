@@ -247,7 +247,7 @@ def _steps(c4, c5) -> tuple[frozenset[str], dict[str, tuple]]:
         if p is _RESOURCE:
             steps[key] = (_WALK_RESOURCES, None, None, None, None)
             continue
-        s4, s5 = p  # type: ignore[misc]
+        s4, s5 = typing.cast("tuple[_Spec | None, _Spec | None]", p)
         if s4 is not None and s5 is not None and s4[:2] == s5[:2] and s4[0] == "c":
             steps[key] = (_WALK_CHILDREN, s4, s5, _child(s4), _child(s5))
         else:
