@@ -23,8 +23,6 @@ Public API::
 
 from __future__ import annotations
 
-import datetime as _dt
-import math
 import re
 import types
 import typing
@@ -32,11 +30,23 @@ from collections.abc import Callable
 from functools import cache
 
 from fhirplugin.fhir.jsonload import DEFAULT_MAX_DEPTH
+from fhirplugin.fhir.primitives import _boolean, _same_type, checker_from_spec, primitive_checker
+
+# the primitive checks are in fhirplugin.fhir.primitives; this module is the walk: tables made from the
+# model classes, the validators built from them, accepts / explain.
 
 # fhir_core / fhir.resources are imported only where tables are built from the models: a process
 # that finds its tables compiled (fhirplugin.fhir.compiled) never imports them on the fast path.
 
-__all__ = ["accepts", "element_validator", "explain", "prebuild", "primitive_checker", "table_for"]
+__all__ = [
+    "accepts",
+    "checker_from_spec",
+    "element_validator",
+    "explain",
+    "prebuild",
+    "primitive_checker",
+    "table_for",
+]
 
 # ------------------------------------------------------------------------------------------- kinds
 _PRIM = 0  # arg: checker(value) -> bool
@@ -45,264 +55,6 @@ _RES = 2  # any resource, by its own resourceType (contained, Bundle.entry.resou
 _NO = 3  # present → suspicious (a type this module does not check)
 
 DEFAULT_LEVELS = DEFAULT_MAX_DEPTH // 2  # levels of objects (see levels_for)
-
-
-# ------------------------------------------------------------------------------------- primitives
-_CACHE_MAX = 1 << 16  # verdicts remembered per date-like type (dates repeat a lot in real data)
-
-
-def _tag(check: Callable[[object], bool], *spec) -> Callable[[object], bool]:
-    """Remember how a checker was made (``spec``), so :mod:`fhirplugin.fhir.compiled` can store the
-    table and :func:`checker_from_spec` can make the same checker again without the models."""
-    check.spec = spec  # type: ignore[attr-defined]
-    return check
-
-
-def _utf8(v: str) -> bool:
-    """pydantic-core cannot take a str with a lone surrogate (orjson never makes one)."""
-    if v.isascii():
-        return True
-    try:
-        v.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-def _boolean(v) -> bool:
-    return v is True or v is False
-
-
-def _int_range(lo: int, hi: int) -> Callable[[object], bool]:
-    def check(v) -> bool:
-        return type(v) is int and lo <= v <= hi
-
-    return _tag(check, "int", lo, hi)
-
-
-def _decimal(v) -> bool:
-    # fhir_core's Decimal tests str(value) against a regex: every int and every finite float passes;
-    # a bool ("True") does not, and strings are not FHIR JSON.
-    t = type(v)
-    return t is int or (t is float and math.isfinite(v))
-
-
-# String: pattern "[ \r\n\t\S]+" searched (not anchored) by pydantic-core's Rust regex. Python's \s
-# is a superset of Rust's (Unicode White_Space), so a Python match implies a Rust match.
-_STRING_RE = re.compile("[ \r\n\t\\S]+")  # real CR/LF/TAB, as fhir_core writes it
-# Code: "^[^\s]+(\s[^\s]+)*$" — a Python full match implies pydantic's match for the same reason.
-_CODE_RE = re.compile(r"^[^\s]+(\s[^\s]+)*$")
-
-
-def _string(v) -> bool:
-    if type(v) is not str or not v:
-        return False
-    if v.isascii():
-        return v.isprintable() or _STRING_RE.search(v) is not None
-    return _STRING_RE.search(v) is not None and _utf8(v)
-
-
-def _code(v) -> bool:
-    if type(v) is not str or not v:
-        return False
-    if v.isascii() and v.isprintable():  # the only whitespace left is the space
-        return v[0] != " " and v[-1] != " " and "  " not in v
-    return _CODE_RE.fullmatch(v) is not None and _utf8(v)
-
-
-def _any_text(v) -> bool:
-    """uri, canonical, markdown, xhtml: fhir.resources' patterns match any string; we want one."""
-    return type(v) is str and v != "" and (v.isascii() or _utf8(v))
-
-
-def _pattern(regex: str, lo: int = 1, hi: int | None = None) -> Callable[[object], bool]:
-    rx = re.compile(regex)
-
-    def check(v) -> bool:
-        return (
-            type(v) is str
-            and lo <= len(v)
-            and (hi is None or len(v) <= hi)
-            and v.isascii()
-            and rx.fullmatch(v) is not None
-        )
-
-    return _tag(check, "pattern", regex, lo, hi)
-
-
-def _valid_day(v: str) -> bool:
-    try:
-        _dt.date.fromisoformat(v[:10])
-    except ValueError:
-        return False
-    return True
-
-
-def _fraction_ok(v: str) -> bool:
-    dot = v.find(".")
-    if dot < 0:
-        return True
-    end = dot + 1
-    while end < len(v) and v[end].isdigit():
-        end += 1
-    return end - dot - 1 <= 9
-
-
-def _cached(compute: Callable[[str], bool]) -> Callable[[object], bool]:
-    memo: dict[str, bool] = {}
-
-    def check(v) -> bool:
-        if type(v) is not str:
-            return False
-        r = memo.get(v)
-        if r is None:
-            r = compute(v)
-            if len(memo) >= _CACHE_MAX:
-                memo.clear()
-            memo[v] = r
-        return r
-
-    return check
-
-
-def _date_checker(rx: re.Pattern) -> Callable[[object], bool]:
-    def compute(v: str) -> bool:
-        if not v.isascii() or rx.fullmatch(v) is None:
-            return False
-        return len(v) in (4, 7) or (len(v) == 10 and _valid_day(v))
-
-    return _tag(_cached(compute), "date", rx.pattern, rx.flags)
-
-
-def _datetime_checker(rx: re.Pattern) -> Callable[[object], bool]:
-    def compute(v: str) -> bool:
-        if not v.isascii() or rx.fullmatch(v) is None or ":60" in v:  # leap seconds: let pydantic say
-            return False
-        if len(v) in (4, 7):
-            return True
-        return _valid_day(v) and (len(v) == 10 or ("T" in v and _fraction_ok(v)))
-
-    return _tag(_cached(compute), "dateTime", rx.pattern, rx.flags)
-
-
-def _instant_checker(rx: re.Pattern) -> Callable[[object], bool]:
-    def compute(v: str) -> bool:
-        if not v.isascii() or rx.fullmatch(v) is None or ":60" in v:
-            return False
-        return _valid_day(v) and _fraction_ok(v)
-
-    return _tag(_cached(compute), "instant", rx.pattern, rx.flags)
-
-
-def _time_checker(rx: re.Pattern) -> Callable[[object], bool]:
-    def compute(v: str) -> bool:
-        if not v.isascii() or rx.fullmatch(v) is None or ":60" in v:
-            return False
-        return _fraction_ok(v) and len(v) <= 15  # hh:mm:ss.ffffff at most
-
-    return _tag(_cached(compute), "time", rx.pattern, rx.flags)
-
-
-def _patterns(meta) -> list[str]:
-    try:
-        return [p for p in (getattr(m, "pattern", None) for m in meta) if p is not None]
-    except TypeError:  # not iterable: not GroupedMetadata
-        return []
-
-
-def _lengths(meta) -> tuple[int | None, int | None]:
-    lo = hi = None
-    for m in meta:
-        if type(m).__name__ == "MinLen":
-            lo = m.min_length
-        elif type(m).__name__ == "MaxLen":
-            hi = m.max_length
-    return lo, hi
-
-
-_ID_PATTERN = r"^[A-Za-z0-9\-.]+$"
-for _f, _name in ((_boolean, "boolean"), (_decimal, "decimal"), (_string, "string"), (_code, "code")):
-    _tag(_f, _name)
-_tag(_any_text, "text")
-
-_MADE = {"int": _int_range, "pattern": _pattern}
-_DATES = {
-    "date": _date_checker,
-    "dateTime": _datetime_checker,
-    "instant": _instant_checker,
-    "time": _time_checker,
-}
-_SHARED = {"boolean": _boolean, "decimal": _decimal, "string": _string, "code": _code, "text": _any_text}
-
-
-@cache
-def checker_from_spec(spec: tuple) -> Callable[[object], bool]:
-    """The checker a ``spec`` (a checker's ``.spec``) describes: the same function, made again."""
-    kind, *args = spec
-    if kind in _SHARED:
-        return _SHARED[kind]
-    if kind in _MADE:
-        return _MADE[kind](*args)
-    if kind in _DATES:
-        return _DATES[kind](re.compile(args[0], args[1]))
-    if kind == "same_type":
-        return _same_type(args[0])
-    raise ValueError(f"unknown checker spec {spec!r}")
-
-
-def _same_type(rtype: str) -> Callable[[object], bool]:
-    def same_type(v) -> bool:
-        return type(v) is str and v == rtype
-
-    return _tag(same_type, "same_type", rtype)
-
-
-def primitive_checker(fhir_type: str, meta: object, base: object) -> Callable[[object], bool] | None:
-    """A checker for one fhir_core primitive annotation, or None when this module does not check it.
-
-    Each branch first confirms that fhir_core still constrains the type the way the checker assumes
-    (same regex, same Python base type); a difference means "not supported", never a guess.
-    """
-    mtype = type(meta)
-    if fhir_type == "string" and base is str and _patterns(meta) == [_STRING_RE.pattern]:
-        return _string
-    if fhir_type == "code" and base is str and _patterns(meta) == [_CODE_RE.pattern]:
-        return _code
-    if fhir_type == "id" and base is str:
-        pats, (lo, hi) = _patterns(meta), _lengths(meta)
-        if pats == [_ID_PATTERN] and lo == 1:
-            return _pattern(_ID_PATTERN, 1, hi)
-        return None
-    if fhir_type in ("uri", "canonical") and base is str and getattr(mtype, "pattern", None) is not None:
-        return _any_text if mtype.pattern.pattern == r"\S*" else None
-    if fhir_type == "markdown" and base is str and getattr(mtype, "pattern", None) is not None:
-        return _any_text if mtype.pattern.pattern == r"\s*(\S|\s)*" else None
-    if fhir_type == "xhtml" and base is str:
-        plain = not hasattr(mtype, "__get_pydantic_core_schema__") and not hasattr(mtype, "__iter__")
-        return _any_text if plain else None
-    if fhir_type == "oid" and base is str and getattr(mtype, "pattern", None) is not None:
-        return _pattern(mtype.pattern.pattern) if mtype.pattern.pattern.startswith("^urn:oid:") else None
-    if fhir_type in ("integer", "unsignedInt", "positiveInt", "integer64") and base is int:
-        lo, hi = getattr(meta, "min_length", None), getattr(meta, "max_length", None)
-        if isinstance(lo, int) and isinstance(hi, int):
-            return _int_range(lo, hi)
-        return None
-    if fhir_type == "decimal" and base.__name__ == "Decimal":
-        rx = getattr(mtype, "pattern", None)
-        ok = rx is not None and rx.pattern == r"^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?$"
-        return _decimal if ok else None
-    rx = getattr(mtype, "pattern", None)
-    if not isinstance(rx, re.Pattern):
-        return None
-    if fhir_type == "date" and base is _dt.date:
-        return _date_checker(rx)
-    if fhir_type == "dateTime" and base is _dt.datetime:
-        return _datetime_checker(rx)
-    if fhir_type == "instant" and base is _dt.datetime:
-        return _instant_checker(rx)
-    if fhir_type == "time" and base is _dt.time:
-        return _time_checker(rx)
-    return None  # base64Binary, uuid, url, ...: not checked here
 
 
 _KNOWN_MODEL_VALIDATORS = {"reject_null_complex_elements", "validate_after_model_construction"}
