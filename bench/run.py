@@ -16,6 +16,10 @@ then ``fhirplugin batch`` on all cores (in-process and CLI). Ratios are against 
 Then where one claim's time goes: µs per claim for each stage of the engine (parse, version, structure,
 extraction, rules, ordering, OperationOutcome) and for each rule, measured in the same run.
 
+``--markdown`` also prints the steady-state table and the per-stage line as the README's Speed
+section has them, from the same run: the README's figures are pasted from one run of
+``python bench/run.py --n 20000 --no-service --markdown`` (the command the README names).
+
 Latency of the service: p50/p99 at 1 and 50 concurrent clients over loopback, a charge-entry CDS
 Hooks call to ``fhirplugin.service.app:create_app`` against a bare FastAPI endpoint that only parses
 the same body. Both run under uvicorn in a subprocess on a free port; clients are httpx (asyncio).
@@ -30,6 +34,7 @@ import contextlib
 import importlib.util
 import os
 import platform
+import re
 import socket
 import statistics
 import subprocess
@@ -97,7 +102,7 @@ def cli_wall(path: Path, jobs: int) -> tuple[float, int]:
     return time.perf_counter() - t0, proc.returncode
 
 
-def throughput(n: int, invalid_every: int, workdir: Path, repeat: int) -> None:
+def throughput(n: int, invalid_every: int, workdir: Path, repeat: int, markdown: bool = False) -> None:
     corpus = _load_corpus()
     path = corpus.write_ndjson(workdir / f"claims-{n}.ndjson", n, invalid_every=invalid_every)
     lines = path.read_bytes().splitlines()
@@ -182,6 +187,46 @@ def throughput(n: int, invalid_every: int, workdir: Path, repeat: int) -> None:
         vs_floor = f"{rate / floor_rate:.2f}" if floor_rate else "-"
         vs_peer = f"{rate / peer_rate:.2f}" if peer_rate else "-"
         print(f"{what:<58} {rate:>12,.0f} {vs_floor:>8} {vs_peer:>8}  {secs:.2f} s {note}".rstrip())
+    if markdown:
+        print_markdown(rows, rates, stages, floor_rate, peer_rate)
+
+
+def _md_label(what: str) -> str:
+    """A row label as the README writes it (commands and calls in backticks)."""
+    what = re.sub(r"fhirplugin batch --jobs \d+", lambda m: f"`{m.group(0)}`", what)
+    what = what.replace("Claim.model_validate_json (floor)", "`Claim.model_validate_json` (the floor)")
+    return re.sub(r"validate \(peer\)", "`validate` (the peer, structure only)", what)
+
+
+def print_markdown(
+    rows: list[tuple[str, float | None, str]],
+    rates: dict[str, float | None],
+    stages: tuple[dict[str, float], dict[str, float], int],
+    floor_rate: float | None,
+    peer_rate: float | None,
+) -> None:
+    """The README's steady-state table and per-stage line, from this run's figures."""
+    print()
+    print("| one core, then all cores | resources/s | × floor | × peer |")
+    print("|---|---:|---:|---:|")
+    for what, _secs, _note in rows:
+        rate = rates[what]
+        if rate is None:
+            continue
+        vs_floor = f"{rate / floor_rate:.2f}" if floor_rate else "–"
+        vs_peer = f"{rate / peer_rate:.2f}" if peer_rate else "–"
+        print(f"| {_md_label(what)} | {rate:,.0f} | {vs_floor} | {vs_peer} |")
+    best, rules, n = stages
+    total = sum(best.values())
+    parts = ", ".join(f"{k} {v / n * 1e6:.1f}" for k, v in best.items())
+    top = sorted(rules.items(), key=lambda kv: -kv[1])[:3]
+    print()
+    print(
+        f"Where one claim's time goes (`--jobs 1`, clean claims, µs per claim, same run): {parts}; "
+        f"{total / n * 1e6:.0f} µs in all; the costliest rules "
+        + ", ".join(f"{k} {v / n * 1e6:.1f}" for k, v in top)
+        + "."
+    )
 
 
 def stage_profile(lines: list[bytes], repeat: int) -> tuple[dict[str, float], dict[str, float], int]:
@@ -448,6 +493,7 @@ def main() -> None:
     )
     ap.add_argument("--repeat", type=int, default=3, help="in-process runs per figure; the best counts")
     ap.add_argument("--no-service", action="store_true", help="skip the service latency")
+    ap.add_argument("--markdown", action="store_true", help="also print the README's tables (markdown)")
     ap.add_argument("--serve", choices=("service", "bare"), help=argparse.SUPPRESS)
     ap.add_argument("--port", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--workdir", help=argparse.SUPPRESS)
@@ -456,7 +502,7 @@ def main() -> None:
         serve(args.serve, args.port, args.workdir)
         return
     with tempfile.TemporaryDirectory(prefix="fhirplugin-bench-") as tmp:
-        throughput(args.n, args.invalid_every, Path(tmp), args.repeat)
+        throughput(args.n, args.invalid_every, Path(tmp), args.repeat, args.markdown)
         if not args.no_service:
             service_latency(args.requests, Path(tmp))
 
