@@ -112,13 +112,9 @@ def measure(path: Path, jobs: int, chunk_size: int) -> dict[str, Any]:
     }
 
 
-def fresh(
-    path: Path, jobs: int, chunk_size: int, warm: int | None = None, no_freeze: bool = False
-) -> dict[str, Any]:
+def fresh(path: Path, jobs: int, chunk_size: int, no_freeze: bool = False) -> dict[str, Any]:
     """:func:`measure` in a new interpreter."""
     cmd = [sys.executable, __file__, "--one", str(path), str(jobs), "--chunk-size", str(chunk_size)]
-    if warm is not None:
-        cmd += ["--warm-items", str(warm)]
     if no_freeze:
         cmd += ["--no-freeze"]
     out = subprocess.run(cmd, capture_output=True, check=True, cwd=tempfile.gettempdir()).stdout
@@ -131,19 +127,10 @@ def main() -> None:
     ap.add_argument("--jobs", type=int, nargs="+", default=[2], help="worker counts beside --jobs 1")
     ap.add_argument("--chunk-size", type=int, default=500)
     ap.add_argument("--repeat", type=int, default=2, help="runs per figure; the fastest wall counts")
-    ap.add_argument(
-        "--warm-items",
-        type=int,
-        help="items of the first chunk the parent checks before the fork (default: the runner's)",
-    )
     ap.add_argument("--no-freeze", action="store_true", help="fork without gc.freeze (for comparison)")
     ap.add_argument("--one", nargs=2, metavar=("FILE", "JOBS"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.one:
-        if args.warm_items is not None:
-            from fhirplugin.batch import runner
-
-            runner.WARM_ITEMS = args.warm_items
         if args.no_freeze:
             from fhirplugin.batch import runner
 
@@ -168,7 +155,7 @@ def main() -> None:
         )
         for name, path in corpora.items():
             rows = [
-                (j, min((fresh(path, j, args.chunk_size, args.warm_items, args.no_freeze) for _ in range(args.repeat)), key=lambda m: m["wall"]))
+                (j, min((fresh(path, j, args.chunk_size, args.no_freeze) for _ in range(args.repeat)), key=lambda m: m["wall"]))
                 for j in [1, *args.jobs]
             ]
             one = rows[0][1]

@@ -106,10 +106,6 @@ _INIT_ERROR: str | None = None
 _SAID: dict[str, set[tuple[str, str]]] = {}
 
 
-# the items of the first chunk the parent checks before it forks the workers (to build what they
-# need once); the rest of that chunk goes to the workers
-WARM_ITEMS = 100
-
 # freeze the parent's objects (gc.freeze) while the workers fork: they inherit them outside the
 # garbage collector's generations
 FREEZE_BEFORE_FORK = True
@@ -248,7 +244,6 @@ def run_batch(
         ctx = multiprocessing.get_context()
         tx = None
         first: tuple[Chunk, bytes, Stats] | None = None
-        rest: Chunk | None = None  # the first chunk beyond what the parent checks before the fork
         if ctx.get_start_method() == "fork":
             # load the terminology once here; forked workers share it instead of each loading it
             from fhirplugin.tx.store import Terminology
@@ -265,13 +260,8 @@ def run_batch(
             # and check the first chunk here: the models, tables and caches it needs (fhir.resources
             # models for what the fast path declines, validators, code look-ups) are then built once,
             # before the fork, and every worker starts with them instead of building its own
-            # (only its first WARM_ITEMS: the rest of it goes to the workers, or this check would be
-            # a serial stretch of the run while they wait)
             head = next(feed, None)
             if head is not None:
-                if len(head.items) > WARM_ITEMS:
-                    rest = Chunk(head.source, head.items[WARM_ITEMS:], head.position)
-                    head = Chunk(head.source, head.items[:WARM_ITEMS], head.position)
                 saved = (_ENGINE, _VERSION)
                 _init_worker(settings, fhir_version, tx)
                 try:
@@ -296,8 +286,6 @@ def run_batch(
             if first is not None:
                 emit(*first)
             try:
-                if rest is not None:
-                    pending.append((rest, pool.submit(check_chunk, rest)))
                 for chunk in feed:
                     pending.append((chunk, pool.submit(check_chunk, chunk)))
                     if len(pending) >= window:
