@@ -12,7 +12,8 @@ telling a resource type from a misspelling needs no model either.
 The compiled tables are the same tables, made again from the same data: a test compares them with
 the ones built from the models, type by type. Any resource type not compiled, and every resource the
 fast check declines, goes to fhir.resources as before (the models are imported then). The cache is
-keyed by the fhir.resources, fhir.core and pydantic versions and by the source of the fast check;
+keyed by the fhir.resources, fhir.core and pydantic versions and by the source of the fast check
+(fast.py and primitives.py);
 when it is stale or unreadable it is rebuilt, when the folder is unwritable or caching is off
 (``FHIRPLUGIN_CACHE_DIR=""``) the tables are built from the models on first use, as before.
 """
@@ -31,7 +32,7 @@ import tempfile
 from functools import cache
 from pathlib import Path
 
-from fhirplugin.fhir import fast
+from fhirplugin.fhir import fast, primitives
 
 log = logging.getLogger("fhirplugin.fhir.compiled")
 
@@ -64,7 +65,7 @@ def _key(version: str) -> dict:
         dist: dist_version(dist) for dist in ("fhir.resources", "fhir.core", "pydantic", "pydantic-core")
     }
     source = hashlib.sha256()
-    for module in (fast, sys.modules[__name__]):
+    for module in (fast, primitives, sys.modules[__name__]):  # the walk, its checkers, this reader
         with contextlib.suppress(OSError, TypeError):
             source.update(Path(module.__file__).read_bytes())
     return {
