@@ -6,7 +6,8 @@ figure from the CPU time of the parent and of each worker. Not a test.
 
 Each measurement is a fresh interpreter (``python bench/jobs.py --one FILE JOBS``) that runs
 ``run_batch`` as ``fhirplugin batch`` does, so the Engine's start-up and every warm-up count, as for
-the command (the cache folder is warm: the ICD-10-CM index and compiled tables exist). That process is
+the command (the cache folder, one of this run's own, is warm: the ICD-10-CM index and compiled
+tables exist). That process is
 the parent; each worker writes its own CPU time (``getrusage(RUSAGE_SELF)``: a forked child starts
 from zero, its Engine set-up included) after every chunk it checks. Printed per corpus and jobs:
 
@@ -30,6 +31,7 @@ import importlib.util
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -138,9 +140,19 @@ def main() -> None:
         print(json.dumps(measure(Path(args.one[0]), int(args.one[1]), args.chunk_size)))
         return
     from fhirplugin.engine import Engine
+    from fhirplugin.tx.icd import cache_dir
 
-    Engine()  # the ICD-10-CM index and compiled tables in the cache folder, as after a first run
     with tempfile.TemporaryDirectory(prefix="fhirplugin-jobs-") as tmp:
+        # a cache folder of this run's own (seeded with the ICD-10-CM index): another checkout using
+        # the usual folder would otherwise replace the compiled tables under it (they are keyed by the
+        # fast check's source), and a run would measure their rebuilding
+        usual = cache_dir()
+        os.environ["FHIRPLUGIN_CACHE_DIR"] = str(Path(tmp) / "cache")
+        Path(tmp, "cache").mkdir()
+        if usual is not None and usual.is_dir():
+            for f in usual.glob("icd10cm-index*"):
+                shutil.copy2(f, Path(tmp, "cache", f.name))
+        Engine()  # the compiled tables in the cache folder, as after a first run
         corpora = {"claims": _mod("corpus").write_ndjson(Path(tmp) / "claims.ndjson", args.n, invalid_every=50)}
         mixed = _mod("mixed")
         if mixed.resources():
