@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import itertools
 import logging
 import multiprocessing
 import os
@@ -102,13 +103,14 @@ class BatchError(RuntimeError):
 _ENGINE: Engine | None = None
 _VERSION = "auto"
 _INIT_ERROR: str | None = None
-# per input file, the once-per-file findings (PRF001) this process has said already
-_SAID: dict[str, set[tuple[str, str]]] = {}
 
 
 # freeze the parent's objects (gc.freeze) while the workers fork: they inherit them outside the
 # garbage collector's generations
 FREEZE_BEFORE_FORK = True
+
+# the items of the first chunk the parent checks before the workers fork (to build what they share)
+WARM_UP_ITEMS = 50
 
 # inputs at least this large (or of unknown size) build every checked type's models at start-up
 PREBUILD_MIN_BYTES = 4 << 20
@@ -160,6 +162,9 @@ def check_chunk(chunk: Chunk) -> tuple[bytes, Stats]:
     depth = engine.settings.max_depth
     out = bytearray()
     stats = Stats()
+    # the once-per-file findings (PRF001) are said once per file and chunk: chunks are cut the same way
+    # whatever --jobs is, so the output does not depend on which worker checks which chunk
+    said: set[tuple[str, str]] = set()
     for index, line, payload in chunk.items:
         if isinstance(payload, int):
             raw = _oversize(index, line, payload, limit)
@@ -168,7 +173,7 @@ def check_chunk(chunk: Chunk) -> tuple[bytes, Stats]:
                 payload, index=index, line=line, max_bytes=limit, max_depth=depth, check_depth=False
             )
         res = safe_check(engine, raw, _VERSION, chunk.source)
-        once_per_file([res], _SAID.setdefault(chunk.source, set()))
+        once_per_file([res], said)
         out += orjson.dumps(tagged_outcome(res))
         out += b"\n"
         stats.add(res.findings)
@@ -227,7 +232,6 @@ def run_batch(
             on_progress(chunk.position, summary.resources)
 
     prebuild = total is None or total >= PREBUILD_MIN_BYTES
-    _SAID.clear()  # a new run says its once-per-file findings again (forked workers inherit this)
     if jobs == 1:
         saved = (_ENGINE, _VERSION)
         _init_worker(settings, fhir_version, prebuild=prebuild)
@@ -243,7 +247,6 @@ def run_batch(
         pending: deque[tuple[Chunk, Future]] = deque()
         ctx = multiprocessing.get_context()
         tx = None
-        first: tuple[Chunk, bytes, Stats] | None = None
         if ctx.get_start_method() == "fork":
             # load the terminology once here; forked workers share it instead of each loading it
             from fhirplugin.tx.store import Terminology
@@ -257,17 +260,20 @@ def run_batch(
 
                 prebuild_models()
                 prebuild = False
-            # and check the first chunk here: the models, tables and caches it needs (fhir.resources
-            # models for what the fast path declines, validators, code look-ups) are then built once,
-            # before the fork, and every worker starts with them instead of building its own
+            # and check the head of the first chunk here, output discarded: the models, tables and
+            # caches it needs (fhir.resources models for what the fast path declines, validators, code
+            # look-ups) are then built once, before the fork, and every worker starts with them instead
+            # of building its own. Only the head: the whole chunk here was the serial part that kept a
+            # mixed corpus from scaling; the chunk itself goes to the workers like any other
             head = next(feed, None)
             if head is not None:
                 saved = (_ENGINE, _VERSION)
                 _init_worker(settings, fhir_version, tx)
                 try:
-                    first = (head, *check_chunk(head))
+                    check_chunk(Chunk(head.source, head.items[:WARM_UP_ITEMS], head.position))
                 finally:
                     _ENGINE, _VERSION = saved
+                feed = itertools.chain([head], feed)
         with ProcessPoolExecutor(
             jobs, mp_context=ctx, initializer=_init_worker, initargs=(settings, fhir_version, tx, prebuild)
         ) as pool:
@@ -283,8 +289,6 @@ def run_batch(
                     gc.unfreeze()
             if on_start:
                 on_start(total)
-            if first is not None:
-                emit(*first)
             try:
                 for chunk in feed:
                     pending.append((chunk, pool.submit(check_chunk, chunk)))

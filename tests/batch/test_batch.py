@@ -325,10 +325,10 @@ def test_terminology_that_cannot_load_is_exit_2_with_one_line(tmp_path, jobs):
     assert line.startswith("fhirplugin: could not load terminology:") and "no-cpt.txt" in line
 
 
-@pytest.mark.parametrize("jobs", [1, 2])
-def test_foreign_profile_said_once_per_file_in_a_batch(tmp_path, jobs):
-    """A US Core NDJSON export names the same foreign profile on every line: batch says it once per
-    file (per worker at most), as validate does, and says it again in the next run."""
+def test_foreign_profile_said_once_per_file_and_chunk_whatever_the_jobs(tmp_path):
+    """A US Core NDJSON export names the same foreign profile on every line: batch says it once per file
+    and chunk (as validate says it once per file), the same way with --jobs 1 and 2, and again in the
+    next run."""
     us_core = "http://hl7.org/fhir/us/core/StructureDefinition/us-core-procedure"
     lines = []
     for i in range(40):
@@ -337,12 +337,18 @@ def test_foreign_profile_said_once_per_file_in_a_batch(tmp_path, jobs):
         lines.append(orjson.dumps(proc))
     path = tmp_path / "procedures.ndjson"
     path.write_bytes(b"\n".join(lines) + b"\n")
-    for _ in range(2):  # a second run in the same process says it again
+    runs = []
+    for jobs in (1, 2, 2):  # a second run in the same process says it again
         out = io.BytesIO()
-        run_batch([path], out, jobs=jobs, chunk_size=4096)
+        run_batch([path], out, jobs=jobs, chunk_size=10)
+        runs.append(out.getvalue())
         outcomes = [orjson.loads(x) for x in out.getvalue().splitlines()]
         assert len(outcomes) == 40
-        said = sum(
-            1 for oo in outcomes for i in oo["issue"] if i["details"]["coding"][0]["code"] == "PRF001"
-        )
-        assert 1 <= said <= jobs
+        said = [
+            n
+            for n, oo in enumerate(outcomes)
+            for i in oo["issue"]
+            if i["details"]["coding"][0]["code"] == "PRF001"
+        ]
+        assert said == [0, 10, 20, 30]  # the first resource of each chunk of 10
+    assert runs[0] == runs[1] == runs[2]
