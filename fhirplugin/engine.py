@@ -17,6 +17,7 @@ from fhirplugin.fhir import fast, jsonload, structure, version
 from fhirplugin.fhir.case import Submission
 from fhirplugin.fhir.extract import read_submission
 from fhirplugin.findings import Finding, Severity
+from fhirplugin.jsontypes import JSONObject
 from fhirplugin.outcome import operation_outcome, worst
 from fhirplugin.rules.base import REGISTRY, Rule, RuleContext
 from fhirplugin.tx.store import Terminology
@@ -109,7 +110,7 @@ class Engine:
         self._filter = len(self._reader_rules) != len(self._reader_ids)
         # what run_rules runs: (rule, the codes that trigger it or None for every submission)
         self._runners: list[tuple[Rule, frozenset[str] | None]] = [
-            (rule, frozenset(rule.triggers()) if rule.triggers is not None else None)
+            (rule, frozenset(triggers()) if (triggers := type(rule).triggers) is not None else None)
             for rule in self.rules
             if rule.runs
         ]
@@ -166,7 +167,7 @@ class Engine:
 
     def check_object(
         self,
-        value: dict,
+        value: JSONObject,
         *,
         fhir_version: str = "auto",
         source: str = "-",
@@ -174,7 +175,7 @@ class Engine:
         line: int | None = None,
     ) -> Result:
         rtype = value.get("resourceType") if isinstance(value, dict) else None
-        rid = value.get("id") if isinstance(value, dict) and isinstance(value.get("id"), str) else None
+        rid = rid_ if isinstance(value, dict) and isinstance(rid_ := value.get("id"), str) else None
         ver = version.normalize(fhir_version)
         notes: list[Finding] = []
         if ver is None and isinstance(value, dict):
@@ -192,8 +193,8 @@ class Engine:
                 )
         ver = ver or "R4"
         res = Result(source, index, line, rtype if isinstance(rtype, str) else None, rid, ver)
-        if rtype == "Bundle" and isinstance(value.get("entry"), list):
-            res.entries = len(value["entry"])
+        if rtype == "Bundle" and isinstance(entry := value.get("entry"), list):
+            res.entries = len(entry)
         if ver in version.UNSUPPORTED:
             res.findings = self._configured(
                 [
@@ -227,7 +228,7 @@ class Engine:
         return out
 
     # ------------------------------------------------------------------ the work
-    def _check(self, value: dict, ver: str, line: int | None = None) -> list[Finding]:
+    def _check(self, value: JSONObject, ver: str, line: int | None = None) -> list[Finding]:
         rtype = value.get("resourceType")
         if not isinstance(rtype, str) or not rtype:
             return [
@@ -270,7 +271,7 @@ class Engine:
             findings = structure.validate_tree(value, ver, rtype, fast_first=False)
             if findings and self.settings.structure_scope == "checked":
                 findings = _in_checked_resources(findings, value, rtype)
-        entries = value.get("entry") if isinstance(value.get("entry"), list) else []
+        entries = entry if isinstance(entry := value.get("entry"), list) else []
         if rtype == "Bundle" and not any(isinstance(e, dict) for e in entries):
             findings.append(
                 _input_finding(
@@ -280,9 +281,10 @@ class Engine:
                 )
             )
             return findings
+        parameters = parameter if isinstance(parameter := value.get("parameter"), list) else []
         if rtype == "Parameters" and not any(
             isinstance(p, dict) and p.get("name") == "resource" and isinstance(p.get("resource"), dict)
-            for p in value.get("parameter") or []
+            for p in parameters
         ):
             findings.append(
                 _input_finding(
@@ -385,23 +387,23 @@ def prebuild(types: Iterable[str] = PREBUILD_TYPES, versions: Iterable[str] = ("
                 fast.prebuild(rtype, ver)
 
 
-def _checked_paths(value: dict, base: str, out: list[str]) -> list[str]:
+def _checked_paths(value: JSONObject, base: str, out: list[str]) -> list[str]:
     """FHIRPaths of the resources fhirplugin code-checks in a top-level input."""
     rtype = value.get("resourceType")
     if rtype in CHECKED_TYPES:
         out.append(base)
     elif rtype == "Bundle":
-        for i, e in enumerate(value.get("entry") if isinstance(value.get("entry"), list) else []):
-            if isinstance(e, dict) and isinstance(e.get("resource"), dict):
-                _checked_paths(e["resource"], f"{base}.entry[{i}].resource", out)
+        for i, e in enumerate(entry if isinstance(entry := value.get("entry"), list) else []):
+            if isinstance(e, dict) and isinstance(resource := e.get("resource"), dict):
+                _checked_paths(resource, f"{base}.entry[{i}].resource", out)
     elif rtype == "Parameters":
-        for i, p in enumerate(value.get("parameter") if isinstance(value.get("parameter"), list) else []):
-            if isinstance(p, dict) and isinstance(p.get("resource"), dict):
-                _checked_paths(p["resource"], f"{base}.parameter[{i}].resource", out)
+        for i, p in enumerate(param if isinstance(param := value.get("parameter"), list) else []):
+            if isinstance(p, dict) and isinstance(resource := p.get("resource"), dict):
+                _checked_paths(resource, f"{base}.parameter[{i}].resource", out)
     return out
 
 
-def _in_checked_resources(findings: list[Finding], value: dict, base: str) -> list[Finding]:
+def _in_checked_resources(findings: list[Finding], value: JSONObject, base: str) -> list[Finding]:
     """structure_scope = "checked": keep the structure findings located in a code-checked resource."""
     roots = _checked_paths(value, base, [])
 

@@ -6,9 +6,13 @@ engine reports as an OperationOutcome issue, and the other resources in the inpu
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import TypedDict
 
 import orjson
+
+from fhirplugin.jsontypes import JSONObject, JSONValue
 
 DEFAULT_MAX_BYTES = 16 * 1024 * 1024  # one resource (one JSON document or one NDJSON line)
 DEFAULT_MAX_DEPTH = 64  # FHIR resources nest ~15 deep; Bundle + contained stays well below this
@@ -27,19 +31,19 @@ class RawInput:
 
     index: int  # 0-based position among the inputs of this source
     line: int | None  # 1-based line in the source for NDJSON, None for a whole-file document
-    value: object | None = None
+    value: JSONObject | None = None  # the parsed object; None when a problem stopped the reading
     problems: list[InputProblem] = field(default_factory=list)
 
 
 _CONTAINERS = (dict, list)
 
 
-def too_deep(value: object, limit: int) -> bool:
+def too_deep(value: JSONValue, limit: int) -> bool:
     """True when JSON nesting (objects and arrays) exceeds ``limit``; iterative, so hostile input
     cannot exhaust the stack."""
     if not isinstance(value, _CONTAINERS):
         return False
-    stack: list[tuple[object, int]] = [(value, 1)]
+    stack: list[tuple[JSONObject | list[JSONValue], int]] = [(value, 1)]
     pop, push = stack.pop, stack.append
     while stack:
         item, depth = pop()
@@ -92,7 +96,7 @@ def parse_document(
         )
         return raw
     try:
-        value = orjson.loads(data)
+        value: JSONValue = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
         if "depth" in str(exc).lower() or "recursion" in str(exc).lower():
             raw.problems.append(depth_problem(line, max_depth))
@@ -166,6 +170,12 @@ def _not_text_problem(what: str) -> InputProblem:
     )
 
 
+class _ReadOptions(TypedDict):
+    max_bytes: int
+    max_depth: int
+    check_depth: bool
+
+
 def split_inputs(
     data: bytes,
     *,
@@ -181,7 +191,7 @@ def split_inputs(
     input is not one JSON document but another of its lines is a resource on its own (a broken first
     line must not hide the good lines after it); otherwise one document.
     """
-    opts = {"max_bytes": max_bytes, "max_depth": max_depth, "check_depth": check_depth}
+    opts: _ReadOptions = {"max_bytes": max_bytes, "max_depth": max_depth, "check_depth": check_depth}
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
     what = not_text(data)
@@ -223,7 +233,7 @@ def iter_ndjson(
     max_bytes: int = DEFAULT_MAX_BYTES,
     max_depth: int = DEFAULT_MAX_DEPTH,
     check_depth: bool = True,
-):
+) -> Iterator[RawInput]:
     """Yield one RawInput per non-blank NDJSON line, numbering lines from 1."""
     index = 0
     for lineno, line in enumerate(data.split(b"\n"), start=1):

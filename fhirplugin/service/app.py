@@ -18,6 +18,7 @@ from fhirplugin import __version__
 from fhirplugin.config import Settings, load_settings
 from fhirplugin.engine import Engine
 from fhirplugin.fhir import jsonload
+from fhirplugin.jsontypes import JSONObject
 from fhirplugin.service import cds, docs, errors, fhir_routes, logsafe, rulepages, tryit
 from fhirplugin.service.errors import FHIR_JSON, ServiceError
 from fhirplugin.service.examples import FEEDBACK_EXAMPLE, cds_examples
@@ -43,7 +44,8 @@ def _allowed_servers(request: Request, claims) -> list[str] | None:
     return []
 
 
-async def read_json(request: Request, settings: Settings) -> object:
+async def read_json(request: Request, settings: Settings) -> JSONObject:
+    """The request body as a JSON object; a 400 OperationOutcome when it is not one."""
     data = await body_bytes(request)
     raw = jsonload.parse_document(
         data, max_bytes=settings.service.max_body_bytes, max_depth=settings.max_depth
@@ -274,7 +276,7 @@ def create_app(
             new = await run_in_threadpool(store.record, service_id, body)
         except FeedbackError as exc:
             raise ServiceError(400, str(exc), expression=getattr(exc, "element", None)) from None
-        n = len(body.get("feedback") or []) if isinstance(body, dict) else 0
+        n = len(fb) if isinstance(fb := body.get("feedback"), list) else 0
         return JSONResponse({"received": n, "stored": new})
 
     @app.get(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 
 import orjson
 from fastapi import FastAPI, Request
@@ -40,7 +41,7 @@ class ServiceError(Exception):
         code: str | None = None,
         expression: str | None = None,
         diagnostics: str | None = None,
-        headers: dict[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__(text)
         self.status = status
@@ -67,7 +68,7 @@ def outcome(
     return {"resourceType": "OperationOutcome", "issue": [issue]}
 
 
-def fhir_response(body: dict, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+def fhir_response(body: dict, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
     return Response(orjson.dumps(body), status_code=status, media_type=FHIR_JSON, headers=headers)
 
 

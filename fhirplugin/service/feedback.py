@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Self
 
+from fhirplugin.jsontypes import JSONObject
 from fhirplugin.service.sqlitefile import open_shared
 
 OUTCOMES = ("accepted", "overridden")
@@ -172,7 +173,7 @@ class FeedbackStore:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def record(self, service_id: str, body: dict) -> int:
+    def record(self, service_id: str, body: JSONObject) -> int:
         """Store the body's feedback items; returns how many were new (resends count 0)."""
         if not isinstance(service_id, str) or not service_id:
             raise FeedbackError("The service id is missing.", None)

@@ -18,11 +18,13 @@ processes see them too).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
 import socket
 import time
+from typing import Protocol
 
 from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
@@ -45,11 +47,22 @@ def set_nodelay(sock: socket.socket | None) -> None:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
+class _Cycle(Protocol):
+    """What the guard reads of uvicorn's request-response cycle (h11 and httptools alike)."""
+
+    response_complete: bool
+    more_body: bool
+
+
 class GuardedHTTPProtocol(AutoHTTPProtocol):  # type: ignore[misc, valid-type]
     header_timeout: float = _env_seconds("FHIRPLUGIN_HEADER_TIMEOUT", 10.0)
     body_timeout: float = _env_seconds("FHIRPLUGIN_BODY_TIMEOUT", 30.0)
+    _guard_cycle: _Cycle | None  # the request cycle whose headers are in
+    _guard_wait: float | None  # monotonic time since which request headers are awaited
+    _guard_body: float | None  # monotonic time since which a request body is awaited
+    _guard_timer: asyncio.TimerHandle | None
 
-    def connection_made(self, transport) -> None:  # type: ignore[override]
+    def connection_made(self, transport: asyncio.Transport) -> None:
         super().connection_made(transport)
         set_nodelay(transport.get_extra_info("socket"))
         self._guard_cycle = None
@@ -62,7 +75,7 @@ class GuardedHTTPProtocol(AutoHTTPProtocol):  # type: ignore[misc, valid-type]
         period = max(0.05, min(1.0, self.header_timeout / 4, self.body_timeout / 4))
         self._guard_timer = self.loop.call_later(period, self._guard_check)
 
-    def connection_lost(self, exc) -> None:
+    def connection_lost(self, exc: Exception | None) -> None:
         timer = getattr(self, "_guard_timer", None)
         if timer is not None:
             timer.cancel()
@@ -79,7 +92,7 @@ class GuardedHTTPProtocol(AutoHTTPProtocol):  # type: ignore[misc, valid-type]
         if self.transport is None or self.transport.is_closing():
             return
         now = time.monotonic()
-        cycle = getattr(self, "cycle", None)
+        cycle: _Cycle | None = getattr(self, "cycle", None)
         if cycle is not None and cycle is not self._guard_cycle and not cycle.response_complete:
             self._guard_cycle = cycle  # a new request: its headers are in
             self._guard_wait = None

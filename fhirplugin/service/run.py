@@ -12,8 +12,12 @@ import logging
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from fhirplugin.config import Settings
+
+if TYPE_CHECKING:
+    from fhirplugin.service.logsafe import RedactingFormatter
 
 log = logging.getLogger("fhirplugin.service")
 
@@ -36,13 +40,13 @@ LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 HTTP_PROTOCOL = "fhirplugin.service.protocol:GuardedHTTPProtocol"
 
 
-def redacting_formatter(fmt: str = LOG_FORMAT, datefmt: str | None = None):
+def redacting_formatter(fmt: str = LOG_FORMAT, datefmt: str | None = None) -> RedactingFormatter:
     from fhirplugin.service.logsafe import RedactingFormatter
 
     return RedactingFormatter(fmt, datefmt)
 
 
-def log_config(level: str = "INFO") -> dict:
+def log_config(level: str = "INFO") -> dict[str, Any]:
     """The ``logging.config.dictConfig`` uvicorn applies in the main process and in every worker."""
     handler = {"class": "logging.StreamHandler", "formatter": "redacted", "stream": "ext://sys.stderr"}
     named = {"handlers": ["default"], "level": level, "propagate": False}
@@ -59,6 +63,17 @@ def log_config(level: str = "INFO") -> dict:
         },
         "root": {"handlers": ["default"], "level": "WARNING"},
     }
+
+
+class UvicornOptions(TypedDict):
+    """The keyword arguments both ways of starting pass to ``uvicorn.run`` (typed, so each is checked)."""
+
+    host: str
+    port: int
+    log_config: dict[str, Any]
+    proxy_headers: bool
+    http: str
+    timeout_keep_alive: int
 
 
 def run(
@@ -90,7 +105,7 @@ def run(
 
     GuardedHTTPProtocol.header_timeout = svc.header_timeout
     GuardedHTTPProtocol.body_timeout = svc.body_timeout
-    common = {
+    common: UvicornOptions = {
         "host": host,
         "port": port,
         "log_config": log_config(),

@@ -16,54 +16,52 @@ from __future__ import annotations
 
 import uuid
 
+from fhirplugin.jsontypes import JSONObject, JSONValue
 from fhirplugin.service.cds import is_cpt_order
 from fhirplugin.service.hooks import ENCOUNTER_CHECKED, ENCOUNTER_SEARCHES, Service
 
 _DISPATCH_KEYS = {"ServiceRequest": "orders", "Condition": "conditions"}
 
 
-def is_hook_request(obj: object) -> bool:
+def is_hook_request(obj: JSONValue) -> bool:
     return isinstance(obj, dict) and isinstance(obj.get("hook"), str) and isinstance(obj.get("context"), dict)
 
 
-def _resources(bundle: dict) -> list[dict]:
-    return [
-        e["resource"]
-        for e in bundle.get("entry") or []
-        if isinstance(e, dict) and isinstance(e.get("resource"), dict)
-    ]
+def _resources(bundle: JSONObject) -> list[JSONObject]:
+    entries = entry if isinstance(entry := bundle.get("entry"), list) else []
+    return [r for e in entries if isinstance(e, dict) and isinstance(r := e.get("resource"), dict)]
 
 
-def _first_ref(resources: list[dict], type_: str, fields: tuple[str, ...]) -> str | None:
+def _first_ref(resources: list[JSONObject], type_: str, fields: tuple[str, ...]) -> str | None:
     """The id of the first ``type_/id`` reference found under ``fields`` (also inside Claim items)."""
     for r in resources:
         values = [r.get(f) for f in fields]
-        for item in r.get("item") or []:
+        for item in items if isinstance(items := r.get("item"), list) else []:
             if isinstance(item, dict):
                 values.extend(item.get(f) for f in fields)
         for v in values:
             for ref in v if isinstance(v, list) else [v]:
-                if isinstance(ref, dict) and isinstance(ref.get("reference"), str):
-                    head, _, rid = ref["reference"].rpartition("/")
+                if isinstance(ref, dict) and isinstance(reference := ref.get("reference"), str):
+                    head, _, rid = reference.rpartition("/")
                     if head.endswith(type_) and rid:
                         return rid
     return None
 
 
-def _searchset(resources: list[dict]) -> dict:
+def _searchset(resources: list[JSONObject]) -> JSONObject:
     return {"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": r} for r in resources]}
 
 
-def build_request(service: Service, bundle: dict, *, hook_instance: str | None = None) -> dict:
+def build_request(service: Service, bundle: JSONObject, *, hook_instance: str | None = None) -> JSONObject:
     """The hook request ``service`` expects, carrying the resources of ``bundle``."""
     if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
         raise ValueError("expected a FHIR Bundle or a CDS Hooks request")
     resources = _resources(bundle)
     patient = _first_ref(resources, "Patient", ("patient", "subject")) or "example"
     user = "Practitioner/" + (_first_ref(resources, "Practitioner", ("provider", "requester")) or "example")
-    context: dict = {"userId": user, "patientId": patient}
-    prefetch: dict = {}
-    plain = {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": r} for r in resources]}
+    context: JSONObject = {"userId": user, "patientId": patient}
+    prefetch: JSONObject = {}
+    plain: JSONObject = {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": r} for r in resources]}
     if service.source == "bundle":
         context[service.context_key] = plain
         if service.hook == "order-select":
@@ -92,7 +90,7 @@ def build_request(service: Service, bundle: dict, *, hook_instance: str | None =
                 prefetch[key] = _searchset(found)
             elif key in ENCOUNTER_CHECKED:  # the client searched and found nothing
                 prefetch[key] = {"resourceType": "Bundle", "type": "searchset", "total": 0}
-    out: dict = {
+    out: JSONObject = {
         "hook": service.hook,
         "hookInstance": hook_instance or str(uuid.uuid4()),
         "context": context,
