@@ -26,11 +26,12 @@ import csv
 import io
 import re
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from functools import cache
 from pathlib import Path
+from typing import NamedTuple, TypeAlias
 
 from fhirplugin.resources import data_dir
 from fhirplugin.tx.ncci.files import CmsFileError, decode, file_members, is_code, norm_code, read_sidecar
@@ -85,7 +86,8 @@ def parse_date(name: str, lineno: int, what: str, raw: str) -> date | None:
         raise CmsFileError(f"{name}: line {lineno}: {what} {raw!r} is not a valid date") from None
 
 
-Content = str | list  # decoded text, or the rows of a workbook sheet ([(row number, cells)])
+# decoded text, or the rows of a workbook sheet ([(row number, cells)])
+Content: TypeAlias = str | list[tuple[int, list[str]]]
 
 
 def _rows(name: str, content: Content) -> Iterator[tuple[int, list[str]]]:
@@ -156,7 +158,7 @@ def head_text(content: Content, rows: int = 40) -> str:
 def _find_columns(
     name: str,
     rows: Iterator[tuple[int, list[str]]],
-    is_header: callable,
+    is_header: Callable[[list[str]], bool],
     wanted: dict[str, tuple[str, ...]],
     required: tuple[str, ...],
     what: str,
@@ -250,7 +252,7 @@ class AocEdit:
 
 
 # one AOC row: (primary, edit_type, effective, deletion, release, source, verified)
-_AocRaw = tuple
+_AocRaw: TypeAlias = tuple[str, int, date | None, date | None, str, str, bool]
 
 
 def _in_force(effective: date | None, deletion: date | None, dos: date | None) -> bool:
@@ -355,7 +357,7 @@ _AOC_COLUMNS = {
 
 
 def read_aoc(
-    name: str, text: str, release: str, source: str, verified: bool
+    name: str, text: Content, release: str, source: str, verified: bool
 ) -> Iterator[tuple[str, _AocRaw]]:
     """(add-on code, row) for each data row of one AOC text; CmsFileError on a bad row or file."""
     rows = _rows(name, text)
@@ -495,13 +497,13 @@ class PfsTable:
         return f"<PfsTable {len(self._rows)} rows>"
 
 
-def _pfs_files(paths: Iterable[Path] | Path) -> Iterator[tuple[str, str]]:
+def _pfs_files(paths: Iterable[Path] | Path) -> Iterator[tuple[str, Content]]:
     members = list(_files(paths, (".csv", ".txt", ".xlsx")))
     named = [(n, t) for n, t in members if "pprrvu" in n.lower()]
     yield from named or members
 
 
-def read_pfs(name: str, text: str, release: str, source: str, verified: bool) -> Iterator[PfsRow]:
+def read_pfs(name: str, text: Content, release: str, source: str, verified: bool) -> Iterator[PfsRow]:
     """The rows of one PPRRVU text; CmsFileError on a bad row or a file of another kind."""
     rows = _rows(name, text)
 
@@ -594,8 +596,8 @@ class HcpcsTable:
         codes: dict[str, HcpcsCode] = {}
         for name, text in _files(paths, (".csv", ".txt", ".xlsx")):
             rel = release if release is not None else detect_release("hcpcs", name) or ""
-            for kind, item in read_anweb(name, text, rel, source):
-                if kind == "code":
+            for item in read_anweb(name, text, rel, source):
+                if isinstance(item, HcpcsCode):
                     codes[item.code] = item
         if not codes:
             raise CmsFileError(f"{paths}: no HCPCS Level II code rows found")
@@ -622,6 +624,18 @@ class HcpcsTable:
         return f"<HcpcsTable {len(self._codes)} codes>"
 
 
+@dataclass(slots=True)
+class _AnwebRecord:
+    """The record read_anweb holds until its continuation records are in."""
+
+    kind: str  # "code" | "modifier"
+    code: str
+    added: date | None
+    terminated: date | None
+    action: str
+    text: list[str]
+
+
 _ANWEB_COLUMNS = {
     "code": ("hcpc", "hcpcs"),
     "recid": ("recid",),
@@ -633,9 +647,18 @@ _ANWEB_COLUMNS = {
 }
 
 
-def read_anweb(name: str, text: str, release: str, source: str) -> Iterator[tuple[str, object]]:
-    """("code", HcpcsCode) and ("modifier", (code, description, added, terminated)) items of one
-    ANWEB text; continuation records (4, 8) extend the long description of the record before."""
+class AnwebModifier(NamedTuple):
+    """A Level II modifier record of the ANWEB file."""
+
+    code: str
+    description: str
+    added: date | None
+    terminated: date | None
+
+
+def read_anweb(name: str, text: Content, release: str, source: str) -> Iterator[HcpcsCode | AnwebModifier]:
+    """The codes (:class:`HcpcsCode`) and modifiers (:class:`AnwebModifier`) of one ANWEB text;
+    continuation records (4, 8) extend the long description of the record before."""
     rows = _rows(name, text)
 
     def header(labels: list[str]) -> bool:
@@ -644,33 +667,24 @@ def read_anweb(name: str, text: str, release: str, source: str) -> Iterator[tupl
     cols = _find_columns(
         name, rows, header, _ANWEB_COLUMNS, ("code", "long", "added", "terminated"), "a HCPCS ANWEB file"
     )
-    pending: dict | None = None
+    pending: _AnwebRecord | None = None
 
-    def flush() -> Iterator[tuple[str, object]]:
+    def flush() -> Iterator[HcpcsCode | AnwebModifier]:
         if pending is None:
             return
-        if pending["kind"] == "code":
-            yield (
-                "code",
-                HcpcsCode(
-                    code=pending["code"],
-                    added=pending["added"],
-                    terminated=pending["terminated"],
-                    action=pending["action"],
-                    description=" ".join(pending["text"]).strip(),
-                    release=release,
-                    source=source,
-                ),
+        if pending.kind == "code":
+            yield HcpcsCode(
+                code=pending.code,
+                added=pending.added,
+                terminated=pending.terminated,
+                action=pending.action,
+                description=" ".join(pending.text).strip(),
+                release=release,
+                source=source,
             )
         else:
-            yield (
-                "modifier",
-                (
-                    pending["code"],
-                    " ".join(pending["text"]).strip(),
-                    pending["added"],
-                    pending["terminated"],
-                ),
+            yield AnwebModifier(
+                pending.code, " ".join(pending.text).strip(), pending.added, pending.terminated
             )
 
     for lineno, cells in rows:
@@ -680,11 +694,11 @@ def read_anweb(name: str, text: str, release: str, source: str) -> Iterator[tupl
         recid = _cell(cells, cols.get("recid"))
         description = _cell(cells, cols["long"])
         if recid in ("4", "8"):  # continuation of the long description
-            if pending is None or pending["code"] != code:
+            if pending is None or pending.code != code:
                 raise CmsFileError(
                     f"{name}: line {lineno}: continuation record for {code} without its first record"
                 )
-            pending["text"].append(description)
+            pending.text.append(description)
             continue
         if len(code) == 2 and code.isalnum():
             kind = "modifier"
@@ -702,14 +716,9 @@ def read_anweb(name: str, text: str, release: str, source: str) -> Iterator[tupl
                 f"{terminated.isoformat()}"
             )
         yield from flush()
-        pending = {
-            "kind": kind,
-            "code": code,
-            "added": added,
-            "terminated": terminated,
-            "action": _cell(cells, cols.get("action")).upper(),
-            "text": [description],
-        }
+        pending = _AnwebRecord(
+            kind, code, added, terminated, _cell(cells, cols.get("action")).upper(), [description]
+        )
     yield from flush()
 
 

@@ -33,18 +33,17 @@ import os
 import shutil
 import sqlite3
 import tempfile
-from collections.abc import Collection, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any, Generic, TypeAlias, TypeVar, overload
 
 from fhirplugin.tx.cms import (
     AocEdit,
-    AocTable,
+    Content,
     HcpcsCode,
-    HcpcsTable,
     PfsRow,
-    PfsTable,
     aoc_edit_from_rows,
     content_of,
     drop_twin_workbooks,
@@ -56,10 +55,8 @@ from fhirplugin.tx.cms import (
 from fhirplugin.tx.ncci import (
     CmsFileError,
     MueEntry,
-    MueTable,
     NcciFileError,
     PtpEdit,
-    PtpTable,
     iter_ptp_fields,
     ptp_table_from_name,
 )
@@ -67,6 +64,7 @@ from fhirplugin.tx.ncci.files import file_members, norm_code
 from fhirplugin.tx.ncci.mue import letters as _mue_letters
 from fhirplugin.tx.ncci.mue import parse_mue
 from fhirplugin.tx.releases import detect_release, release_start
+from fhirplugin.tx.tables import AocSource, HcpcsSource, MueSource, PfsSource, PtpSource
 
 log = logging.getLogger("fhirplugin.tx.cmsstore")
 
@@ -136,6 +134,12 @@ def default_store_path() -> Path | None:
     return Path(base) / "fhirplugin" / STORE_NAME
 
 
+@overload
+def _int_date(d: date) -> int: ...
+@overload
+def _int_date(d: None) -> None: ...
+@overload
+def _int_date(d: date | None) -> int | None: ...
 def _int_date(d: date | None) -> int | None:
     return None if d is None else d.year * 10000 + d.month * 100 + d.day
 
@@ -146,19 +150,31 @@ _DATES: dict[int, date | None] = {}
 def _date_int(v: int | None) -> date | None:
     if v is None:
         return None
-    hit = _DATES.get(v, _DATES)
-    if hit is not _DATES:
-        return hit
+    try:
+        return _DATES[v]
+    except KeyError:
+        pass
     d = None if v == _OPEN or v == 0 else date(v // 10000, v // 100 % 100, v % 100)
     if len(_DATES) < 100_000:
         _DATES[v] = d
     return d
 
 
-_MISS = object()
+def _day_of(v: int) -> date:
+    """A date column that always holds a day (a PTP edit's effective date)."""
+    d = _date_int(v)
+    if d is None:
+        raise StoreError(f"the store holds {v!r} where a date belongs: import the files again")
+    return d
 
 
-class _Lru(dict):
+_MISS: Any = object()  # a cache answer for "not asked yet" (None is an answer)
+
+_K = TypeVar("_K")
+_V = TypeVar("_V")
+
+
+class _Lru(dict[_K, _V], Generic[_K, _V]):
     """A small bounded cache (cleared when full): answers repeat across the claims of a batch."""
 
     __slots__ = ("limit",)
@@ -167,7 +183,7 @@ class _Lru(dict):
         super().__init__()
         self.limit = limit
 
-    def put(self, key, value):
+    def put(self, key: _K, value: _V) -> _V:
         if len(self) >= self.limit:
             self.clear()
         self[key] = value
@@ -198,7 +214,7 @@ class CmsStore:
         self._pid = -1
         self._releases: list[_Release] = []
         self._rationales: dict[int, str] = {}
-        self._picks = _Lru(4096)
+        self._picks: _Lru[tuple[str, str, date | None], _Release | None] = _Lru(4096)
         self._check()
 
     def __getstate__(self) -> dict:
@@ -291,6 +307,10 @@ def _pair_key(e: PtpEdit) -> tuple[str, str]:
     return (e.column1, e.column2)
 
 
+# one PTP row of a pair as stored: (effective, deletion, indicator, prior to 1996, rationale id)
+_PtpRow: TypeAlias = tuple[int, int, int, int, int]
+
+
 def _dos_ok(eff: int, dele: int, day: int | None) -> bool:
     if day is None:
         return dele >= _int_date(date.today())
@@ -303,26 +323,28 @@ class StorePtpTable:
     since deleted); ``fallback`` (the built-in excerpt or another store) answers only when the store
     holds no release of the table."""
 
-    def __init__(self, store: CmsStore, setting: str, fallback: PtpTable) -> None:
+    def __init__(self, store: CmsStore, setting: str, fallback: PtpSource) -> None:
         self.store, self.setting, self.fallback = store, setting, fallback
         self.table = _TABLE_OF_SETTING[setting]
         # bounded caches: code sets and edits repeat across the claims of a batch
-        self._pairs = _Lru(100_000)  # (release id, c1, c2) -> rows of the pair (() = no edit)
-        self._edits = _Lru(16384)  # (release id, c1, c2, row) -> PtpEdit
+        # (release id, c1, c2) -> rows of the pair (() = no edit)
+        self._pairs: _Lru[tuple[int, str, str], tuple[_PtpRow, ...]] = _Lru(100_000)
+        # (release id, c1, c2, row) -> PtpEdit
+        self._edits: _Lru[tuple[int, str, str, _PtpRow], PtpEdit] = _Lru(16384)
 
-    def __getstate__(self) -> dict:
+    def __getstate__(self) -> dict[str, Any]:
         return {"store": self.store, "setting": self.setting, "fallback": self.fallback}
 
-    def __setstate__(self, state: dict) -> None:
-        self.__init__(state["store"], state["setting"], state["fallback"])
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        StorePtpTable.__init__(self, state["store"], state["setting"], state["fallback"])
 
-    def _edit(self, rel: _Release, c1: str, c2: str, row: tuple) -> PtpEdit:
+    def _edit(self, rel: _Release, c1: str, c2: str, row: _PtpRow) -> PtpEdit:
         eff, dele, ind, prior, rat = row
         return PtpEdit(
             column1=c1,
             column2=c2,
             prior_1996=bool(prior),
-            effective=_date_int(eff),
+            effective=_day_of(eff),
             deletion=_date_int(dele),
             modifier_indicator=str(ind),
             rationale=self.store.rationale(rat),
@@ -332,7 +354,7 @@ class StorePtpTable:
             release=rel.release,
         )
 
-    def _choose(self, rows: list[tuple], dos: date | None) -> tuple | None:
+    def _choose(self, rows: Sequence[_PtpRow], dos: date | None) -> _PtpRow | None:
         """The row in force on ``dos`` among one pair's rows (newest first)."""
         day = _int_date(dos)
         if len(rows) == 1:
@@ -387,7 +409,7 @@ class StorePtpTable:
                 f"AND c2 IN ({marks})",
                 (rid, *ask, *ask),
             )
-            got: dict[tuple[str, str], list[tuple]] = {}
+            got: dict[tuple[str, str], list[_PtpRow]] = {}
             for c1, c2, *rest in cur:
                 got.setdefault((c1, c2), []).append(tuple(rest))
             if len(known) + len(ask) ** 2 > known.limit:
@@ -425,7 +447,7 @@ class StorePtpTable:
             .execute("SELECT c2, eff, del, ind, prior, rat FROM ptp WHERE rel = ? AND c1 = ?", (rel.id, c1))
             .fetchall()
         )
-        pairs: dict[str, list[tuple]] = {}
+        pairs: dict[str, list[_PtpRow]] = {}
         for c2, *rest in rows:
             pairs.setdefault(c2, []).append(tuple(rest))
         found = {}
@@ -459,16 +481,17 @@ class StoreMueTable:
     """The MUE table of one setting, read from the store (``fallback`` only when the store holds no
     MUE release of the setting)."""
 
-    def __init__(self, store: CmsStore, setting: str, fallback: MueTable) -> None:
+    def __init__(self, store: CmsStore, setting: str, fallback: MueSource) -> None:
         self.store, self.setting, self.fallback = store, setting, fallback
         self.table = _TABLE_OF_SETTING[setting]
-        self._cache = _Lru(8192)  # (release id, code as asked) -> entry or None
+        # (release id, code as asked) -> entry or None
+        self._cache: _Lru[tuple[int, str], MueEntry | None] = _Lru(8192)
 
-    def __getstate__(self) -> dict:
+    def __getstate__(self) -> dict[str, Any]:
         return {"store": self.store, "setting": self.setting, "fallback": self.fallback}
 
-    def __setstate__(self, state: dict) -> None:
-        self.__init__(state["store"], state["setting"], state["fallback"])
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        StoreMueTable.__init__(self, state["store"], state["setting"], state["fallback"])
 
     def get(self, code: str, dos: date | None = None) -> MueEntry | None:
         if not isinstance(code, str):
@@ -503,7 +526,7 @@ class StoreMueTable:
 
 
 class StoreAocTable:
-    def __init__(self, store: CmsStore, fallback: AocTable) -> None:
+    def __init__(self, store: CmsStore, fallback: AocSource) -> None:
         self.store, self.fallback = store, fallback
 
     def get(self, add_on: str, dos: date | None = None) -> AocEdit | None:
@@ -537,7 +560,7 @@ class StoreAocTable:
 
 
 class StorePfsTable:
-    def __init__(self, store: CmsStore, fallback: PfsTable) -> None:
+    def __init__(self, store: CmsStore, fallback: PfsSource) -> None:
         self.store, self.fallback = store, fallback
 
     def get(self, code: str, dos: date | None = None, modifier: str = "") -> PfsRow | None:
@@ -558,7 +581,22 @@ class StorePfsTable:
         )
         if row is None:
             return None
-        return PfsRow(c, m, *row, release=rel.release, source="CMS PFS relative value file", verified=True)
+        status, pctc, global_days, mult_proc, bilateral, assistant, co_surgeon, team = row
+        return PfsRow(
+            c,
+            m,
+            status,
+            pctc,
+            global_days,
+            mult_proc,
+            bilateral,
+            assistant,
+            co_surgeon,
+            team,
+            release=rel.release,
+            source="CMS PFS relative value file",
+            verified=True,
+        )
 
     def __len__(self) -> int:
         rel = self.store.pick("pfs", "", None)
@@ -566,7 +604,7 @@ class StorePfsTable:
 
 
 class StoreHcpcsTable:
-    def __init__(self, store: CmsStore, fallback: HcpcsTable) -> None:
+    def __init__(self, store: CmsStore, fallback: HcpcsSource) -> None:
         self.store, self.fallback = store, fallback
 
     def get(self, code: str) -> HcpcsCode | None:
@@ -631,11 +669,11 @@ class _Group:
     kind: str
     setting: str
     release: str
-    members: list[tuple[str, str]]  # (display name, decoded text)
-    files: list[dict]
+    members: list[tuple[str, Content]]  # (display name, decoded text or workbook rows)
+    files: list[dict[str, Any]]
 
 
-def _file_stamp(path: Path) -> dict:
+def _file_stamp(path: Path) -> dict[str, Any]:
     st = path.stat()
     return {"path": str(path.resolve()), "size": st.st_size, "mtime": int(st.st_mtime)}
 
@@ -695,6 +733,10 @@ def _groups(
             if k == "pfs" and len(members) > 1 and "pprrvu" not in name.lower():
                 continue  # the RVU zip also holds GPCI, locality and OPPS cap files
             used += 1
+            if k in ("ptp", "mue") and not isinstance(text, str):
+                raise CmsFileError(
+                    f"{name}: read the {k.upper()} table from CMS's .txt/.csv file, not the workbook"
+                )
             s = setting or ""
             if k == "ptp":
                 table = ptp_table_from_name(name) if not setting else _TABLE_OF_SETTING.get(setting)
@@ -705,13 +747,9 @@ def _groups(
                     )
                 s = _SETTING_OF_TABLE[table]
             elif k == "mue":
-                s = setting or _mue_setting_of(name, text)
+                s = setting or _mue_setting_of(name, head_text(text))
             elif k not in ("ptp", "mue"):
                 s = ""
-            if k in ("ptp", "mue") and not isinstance(text, str):
-                raise CmsFileError(
-                    f"{name}: read the {k.upper()} table from CMS's .txt/.csv file, not the workbook"
-                )
             rel = release or detect_release(k, name)
             if not rel and default_release is not None:
                 rel = default_release
@@ -765,9 +803,13 @@ def import_files(
     return _import(Path(store_path), [(list(paths), kind, setting, release, None)])
 
 
+# (paths, kind, setting, release, release when the names do not say)
+_ImportSpec: TypeAlias = tuple[list[Path], str | None, str | None, str | None, str | None]
+
+
 def _import(
     store_path: Path,
-    specs: list[tuple[list[Path], str | None, str | None, str | None, str | None]],
+    specs: list[_ImportSpec],
     *,
     fresh: bool = False,
     meta: dict[str, str] | None = None,
@@ -847,12 +889,20 @@ def _release_row(conn: sqlite3.Connection, g: _Group) -> int:
         "datetime('now'))",
         (g.kind, g.setting, g.release, _int_date(start), json.dumps(g.files)),
     )
-    return cur.lastrowid
+    return _inserted(cur)
+
+
+def _inserted(cur: sqlite3.Cursor) -> int:
+    """The rowid an INSERT just gave (sqlite3 types it Optional: None only when nothing was inserted)."""
+    rowid = cur.lastrowid
+    if rowid is None:
+        raise StoreError("the store did not take a row")
+    return rowid
 
 
 def _write_group(conn: sqlite3.Connection, g: _Group) -> int:
     rel = _release_row(conn, g)
-    writer = {
+    writer: Callable[[sqlite3.Connection, int, str, Content, _Group], int] = {
         "ptp": _write_ptp,
         "mue": _write_mue,
         "aoc": _write_aoc,
@@ -871,7 +921,15 @@ def _write_group(conn: sqlite3.Connection, g: _Group) -> int:
     return count
 
 
-def _write_ptp(conn: sqlite3.Connection, rel: int, name: str, text: str, g: _Group) -> int:
+def _text(name: str, content: Content) -> str:
+    """The text of a PTP or MUE file (the import refuses their workbooks before writing)."""
+    if not isinstance(content, str):
+        raise CmsFileError(f"{name}: read this table from CMS's .txt/.csv file, not the workbook")
+    return content
+
+
+def _write_ptp(conn: sqlite3.Connection, rel: int, name: str, content: Content, g: _Group) -> int:
+    text = _text(name, content)
     rationales = dict(conn.execute("SELECT text, id FROM rationale"))
     dates: dict[str, int] = {}
 
@@ -891,7 +949,7 @@ def _write_ptp(conn: sqlite3.Connection, rel: int, name: str, text: str, g: _Gro
         for lineno, c1, c2, flag, eff, dele, ind, rat in iter_ptp_fields(name, text):
             rid = rationales.get(rat)
             if rid is None:
-                rid = conn.execute("INSERT INTO rationale (text) VALUES (?)", (rat,)).lastrowid
+                rid = _inserted(conn.execute("INSERT INTO rationale (text) VALUES (?)", (rat,)))
                 rationales[rat] = rid
             yield (
                 rel,
@@ -914,7 +972,8 @@ def _count_rows(name: str, text: str) -> int:
     return sum(1 for _ in iter_ptp_fields(name, text))
 
 
-def _write_mue(conn: sqlite3.Connection, rel: int, name: str, text: str, g: _Group) -> int:
+def _write_mue(conn: sqlite3.Connection, rel: int, name: str, content: Content, g: _Group) -> int:
+    text = _text(name, content)
     entries: dict[str, MueEntry] = {}
     n = parse_mue(name, text, entries, {}, "", True, g.release)
     wrong = {e.table for e in entries.values()} - {_TABLE_OF_SETTING[g.setting]}
@@ -927,7 +986,7 @@ def _write_mue(conn: sqlite3.Connection, rel: int, name: str, text: str, g: _Gro
     return n
 
 
-def _write_aoc(conn: sqlite3.Connection, rel: int, name: str, text: str, g: _Group) -> int:
+def _write_aoc(conn: sqlite3.Connection, rel: int, name: str, text: Content, g: _Group) -> int:
     n = 0
     rows = []
     for add_on, raw in read_aoc(name, text, g.release, "", True):
@@ -938,7 +997,7 @@ def _write_aoc(conn: sqlite3.Connection, rel: int, name: str, text: str, g: _Gro
     return n
 
 
-def _write_pfs(conn: sqlite3.Connection, rel: int, name: str, text: str, g: _Group) -> int:
+def _write_pfs(conn: sqlite3.Connection, rel: int, name: str, text: Content, g: _Group) -> int:
     rows = [
         (rel, r.code, r.modifier, r.status, r.pctc, r.global_days, r.mult_proc, r.bilateral, r.assistant,
          r.co_surgeon, r.team)
@@ -948,10 +1007,10 @@ def _write_pfs(conn: sqlite3.Connection, rel: int, name: str, text: str, g: _Gro
     return len(rows)
 
 
-def _write_hcpcs(conn: sqlite3.Connection, rel: int, name: str, text: str, g: _Group) -> int:
+def _write_hcpcs(conn: sqlite3.Connection, rel: int, name: str, text: Content, g: _Group) -> int:
     codes, mods = [], []
-    for kind, item in read_anweb(name, text, g.release, ""):
-        if kind == "code":
+    for item in read_anweb(name, text, g.release, ""):
+        if isinstance(item, HcpcsCode):
             codes.append(
                 (
                     rel,
@@ -977,15 +1036,17 @@ def _write_hcpcs(conn: sqlite3.Connection, rel: int, name: str, text: str, g: _G
     return len(codes)
 
 
-def _write_modifiers(conn: sqlite3.Connection, rel: int, name: str, text: str, g: _Group) -> int:
-    from fhirplugin.tx.modifier_lists import read_modifier_lists
-    from fhirplugin.tx.modifiers import ModifierTable
+def _write_modifiers(conn: sqlite3.Connection, rel: int, name: str, text: Content, g: _Group) -> int:
+    from fhirplugin.tx.modifier_lists import read_modifier_content
+    from fhirplugin.tx.modifiers import Modifier
 
-    with tempfile.TemporaryDirectory() as d:
-        p = Path(d) / Path(name.split("!")[-1]).name
-        p.write_text(text, encoding="utf-8")
-        table = read_modifier_lists([p], ModifierTable({}))
-    rows = [(rel, m.code, "I" if m.system == "cpt" else "II", m.description, m.category) for m in table]
+    found: dict[str, Modifier] = {}
+    read_modifier_content(name, text, found, set())  # text or a workbook's rows alike
+    if not found:
+        raise CmsFileError(f"{name}: no modifiers found")
+    rows = [
+        (rel, m.code, "I" if m.system == "cpt" else "II", m.description, m.category) for m in found.values()
+    ]
     conn.executemany("INSERT OR REPLACE INTO modifiers VALUES (?, ?, ?, ?, ?)", rows)
     return len(rows)
 
@@ -1034,7 +1095,7 @@ def compile_configured(
             row = store.conn().execute("SELECT value FROM meta WHERE key = 'sources'").fetchone()
             if row and row[0] == signature:
                 return path
-    specs = []
+    specs: list[_ImportSpec] = []
     for kind, fs in files.items():
         setting = None
         if kind == "ptp" and not any(ptp_table_from_name(f.name) for f in fs):

@@ -51,7 +51,7 @@ def is_level_one_shape(code: str) -> bool:
     HCPCS Level II modifiers are two letters or a letter and a digit (XS, F1, Q6)."""
     if len(code) != 2 or not code.isascii():
         return False
-    a, b = code
+    a, b = code[0], code[1]
     return (a.isdigit() and b.isdigit()) or (a == "P" and b.isdigit()) or (a.isdigit() and b == "P")
 
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from functools import cache
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from fhirplugin.tx import icd
 from fhirplugin.tx.cms import AocTable, HcpcsTable, PfsTable, builtin_aoc, builtin_hcpcs, builtin_pfs
@@ -29,6 +29,11 @@ from fhirplugin.tx.cpt import CptTable
 from fhirplugin.tx.fhirterm import ConceptMaps, ValueSets
 from fhirplugin.tx.modifiers import ModifierTable
 from fhirplugin.tx.ncci import MueTable, PtpTable, load_builtin, ptp_table_from_name
+from fhirplugin.tx.tables import AocSource, HcpcsSource, MueSource, PfsSource, PtpSource
+
+if TYPE_CHECKING:
+    from fhirplugin.config import Settings
+    from fhirplugin.tx.cmsstore import CmsStore
 
 __all__ = ["MUE_SETTINGS", "PTP_SETTINGS", "ReleaseInfo", "Terminology", "default_terminology", "setting_of"]
 
@@ -70,21 +75,21 @@ class ReleaseInfo(NamedTuple):
 class Terminology:
     cpt: CptTable
     modifiers: ModifierTable
-    ptp: PtpTable
-    mue: MueTable
+    ptp: PtpSource
+    mue: MueSource
     valuesets: ValueSets
     conceptmaps: ConceptMaps
-    aoc: AocTable = field(default_factory=AocTable.empty)
-    pfs: PfsTable = field(default_factory=PfsTable.empty)
-    hcpcs: HcpcsTable = field(default_factory=HcpcsTable.empty)
-    ptp_tables: dict[str, PtpTable] = field(default_factory=dict)
-    mue_tables: dict[str, MueTable] = field(default_factory=dict)
+    aoc: AocSource = field(default_factory=AocTable.empty)
+    pfs: PfsSource = field(default_factory=PfsTable.empty)
+    hcpcs: HcpcsSource = field(default_factory=HcpcsTable.empty)
+    ptp_tables: dict[str, PtpSource] = field(default_factory=dict)
+    mue_tables: dict[str, MueSource] = field(default_factory=dict)
     default_setting: str = "practitioner"  # the configured NCCI setting (``[terminology] ncci_table``)
-    store: object | None = None  # the CmsStore asked first, when one is loaded
-    stores: tuple = ()  # every CmsStore queried, in the order they are asked
+    store: CmsStore | None = None  # the CmsStore asked first, when one is loaded
+    stores: tuple[CmsStore, ...] = ()  # every CmsStore queried, in the order they are asked
     icd = icd  # module with is_valid / is_billable / title / is_descendant_or_self
 
-    def ptp_for(self, setting: str) -> PtpTable:
+    def ptp_for(self, setting: str) -> PtpSource:
         """The PTP table of ``setting`` ("practitioner" or "hospital"); ValueError for another."""
         table = self.ptp_tables.get(setting)  # the canonical names, asked per claim: no normalising
         if table is not None:
@@ -92,7 +97,7 @@ class Terminology:
         table = self.ptp_tables.get(setting_of(setting, PTP_SETTINGS))
         return table if table is not None else PtpTable.empty()
 
-    def mue_for(self, setting: str) -> MueTable:
+    def mue_for(self, setting: str) -> MueSource:
         """The MUE table of ``setting`` ("practitioner", "hospital" or "dme"); ValueError for another."""
         table = self.mue_tables.get(setting)
         if table is not None:
@@ -120,24 +125,22 @@ class Terminology:
                     )
                 )
         for setting in PTP_SETTINGS:
-            table = self.ptp_tables.get(setting)
-            if table is not None:
-                table = _base(table)
-                builtin = table is load_builtin(setting)[0]
-                out.extend(_releases_of(table, "ptp", setting, builtin))
+            ptp = self.ptp_tables.get(setting)
+            if ptp is not None:
+                base = _base(ptp)
+                out.extend(_releases_of(base, "ptp", setting, base is load_builtin(setting)[0]))
         for setting in MUE_SETTINGS:
-            table = self.mue_tables.get(setting)
-            if table is not None:
-                table = _base(table)
-                builtin = table is load_builtin(setting)[1]
-                out.extend(_releases_of(table, "mue", setting, builtin))
+            mue = self.mue_tables.get(setting)
+            if mue is not None:
+                base = _base(mue)
+                out.extend(_releases_of(base, "mue", setting, base is load_builtin(setting)[1]))
         for name, table, builtin in (
             ("aoc", self.aoc, builtin_aoc()),
             ("pfs", self.pfs, builtin_pfs()),
             ("hcpcs", self.hcpcs, builtin_hcpcs()),
         ):
-            table = _base(table)
-            out.extend(_releases_of(table, name, "", table is builtin))
+            base = _base(table)
+            out.extend(_releases_of(base, name, "", base is builtin))
         out.append(
             ReleaseInfo(
                 "modifiers",
@@ -173,36 +176,42 @@ class Terminology:
         cpt = CptTable.builtin()
         if cpt_file:
             cpt = cpt.merge(CptTable.load_licensed(Path(cpt_file)))
-        ptp_tables: dict[str, PtpTable] = {}
-        mue_tables: dict[str, MueTable] = {}
+        ptp_memory: dict[str, PtpTable] = {}
+        mue_memory: dict[str, MueTable] = {}
         for kind in MUE_SETTINGS:
             ptp, mue = load_builtin(kind)
             if kind in PTP_SETTINGS:
-                ptp_tables[kind] = ptp
-            mue_tables[kind] = mue
+                ptp_memory[kind] = ptp
+            mue_memory[kind] = mue
         by_setting: dict[str, list[Path]] = {}
         for p in ptp_paths:  # ccipra… / ccioph… names say the table; other names: the configured one
             table = ptp_table_from_name(Path(p).name)
             by_setting.setdefault(_ALIASES[table] if table else setting, []).append(Path(p))
         for target, paths in by_setting.items():
-            ptp_tables[target] = ptp_tables[target].merge(PtpTable.load(paths))
+            ptp_memory[target] = ptp_memory[target].merge(PtpTable.load(paths))
         for path in mue_paths:
             loaded = MueTable.load(Path(path))
             target = _mue_setting(loaded) or setting
-            mue_tables[target] = mue_tables[target].merge(loaded)
-        aoc = builtin_aoc()
+            mue_memory[target] = mue_memory[target].merge(loaded)
+        aoc_memory = builtin_aoc()
         if aoc_paths:
-            aoc = aoc.merge(AocTable.load([Path(p) for p in aoc_paths]))
-        pfs = builtin_pfs()
+            aoc_memory = aoc_memory.merge(AocTable.load([Path(p) for p in aoc_paths]))
+        pfs_memory = builtin_pfs()
         if pfs_paths:
-            pfs = pfs.merge(PfsTable.load([Path(p) for p in pfs_paths]))
-        hcpcs = builtin_hcpcs()
+            pfs_memory = pfs_memory.merge(PfsTable.load([Path(p) for p in pfs_paths]))
+        hcpcs_memory = builtin_hcpcs()
         if hcpcs_paths:
-            hcpcs = hcpcs.merge(HcpcsTable.load([Path(p) for p in hcpcs_paths]))
+            hcpcs_memory = hcpcs_memory.merge(HcpcsTable.load([Path(p) for p in hcpcs_paths]))
+        # the store tables (below) stand in front of these, each falling back on the one behind it
+        ptp_tables: dict[str, PtpSource] = dict(ptp_memory)
+        mue_tables: dict[str, MueSource] = dict(mue_memory)
+        aoc: AocSource = aoc_memory
+        pfs: PfsSource = pfs_memory
+        hcpcs: HcpcsSource = hcpcs_memory
         modifiers = ModifierTable.builtin()
         if modifier_paths:
             modifiers = ModifierTable.load_cms([Path(p) for p in modifier_paths])
-        opened = []
+        opened: list[CmsStore] = []
         if store is not None:
             from fhirplugin.tx import cmsstore as cs
 
@@ -241,7 +250,7 @@ class Terminology:
         )
 
     @classmethod
-    def from_settings(cls, settings) -> Terminology:
+    def from_settings(cls, settings: Settings) -> Terminology:
         """The terminology ``settings.terminology`` describes: the built-in tables; the files of the
         ``*_paths`` keys, compiled on first use into a store of their own in the cache folder (again
         only when a file's path, size or time changes; small files, or no writable cache: read into
@@ -294,7 +303,7 @@ class Terminology:
         )
 
 
-def _store_modifiers(cms, base: ModifierTable) -> ModifierTable:
+def _store_modifiers(cms: CmsStore, base: ModifierTable) -> ModifierTable:
     """``base`` with every modifier of the store's modifier releases added; complete when they hold
     Level I and Level II modifiers."""
     from fhirplugin.tx.modifier_lists import _entry
@@ -317,7 +326,7 @@ def _store_modifiers(cms, base: ModifierTable) -> ModifierTable:
     return ModifierTable(merged, complete=base.complete or levels >= {"I", "II"})
 
 
-def _base(table):
+def _base(table: object) -> object:
     """The in-memory table under a chain of store tables."""
     while hasattr(table, "fallback"):
         table = table.fallback
@@ -331,7 +340,7 @@ def _mue_setting(table: MueTable) -> str | None:
     return None
 
 
-def _releases_of(table, name: str, setting: str, builtin: bool) -> list[ReleaseInfo]:
+def _releases_of(table: Any, name: str, setting: str, builtin: bool) -> list[ReleaseInfo]:
     """ReleaseInfo rows of an in-memory table (rows grouped by their ``release``)."""
     if hasattr(table, "releases"):
         return table.releases()

@@ -526,6 +526,24 @@ def test_import_reads_cms_workbooks(tmp_path: Path) -> None:
     assert Terminology.load(store=path).aoc.get("49435", date(2024, 7, 1)).primaries == frozenset({"49324"})
 
 
+def test_an_mue_workbook_is_refused_by_name(tmp_path: Path) -> None:
+    """An MUE table saved as .xlsx, imported without --setting: a clear error, not a crash while
+    telling the setting from the text (the workbook's rows are not text)."""
+    from test_cms_tables import write_xlsx
+
+    book = write_xlsx(
+        tmp_path / "MCR_MUE_PractitionerServices_Eff_07-01-2024.xlsx",
+        [
+            ["HCPCS/ CPT Code", "Practitioner Services MUE Values", "MUE Adjudication Indicator", "MUE Rationale"],
+            ["99213", 2, "3 Date of Service Edit: Clinical", "Clinical: Data"],
+        ],
+    )
+    path = tmp_path / "s.sqlite3"
+    with pytest.raises(CmsFileError, match=r"read the MUE table from CMS's \.txt/\.csv file, not the workbook"):
+        import_files(path, [book])
+    assert not path.exists()
+
+
 def test_a_configured_folder_holding_other_tables(
     tmp_path: Path, q3: dict[str, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -537,3 +555,22 @@ def test_a_configured_folder_holding_other_tables(
     tx = Terminology.from_settings(Settings(terminology=TerminologySettings(ptp_paths=[q3["dir"]])))
     assert tx.ptp.lookup("55876", "49411", date(2024, 7, 2)).release == "2024 Q3"
     assert {r.table for r in tx.releases() if r.source == str(tx.store.path)} == {"ptp"}
+
+
+def test_import_reads_a_modifier_workbook(tmp_path: Path) -> None:
+    """A modifier list saved as .xlsx is imported as the in-memory reader reads it (the store read it
+    by writing the workbook's rows out as text, which failed)."""
+    from test_cms_tables import write_xlsx
+
+    book = write_xlsx(
+        tmp_path / "modifiers-2024.xlsx",
+        [
+            ["Modifier", "Level", "Description", "Category"],
+            ["59", "I", "Distinct procedural service", "ncci"],
+            ["XS", "II", "Separate structure", "ncci"],
+        ],
+    )
+    path = tmp_path / "s.sqlite3"
+    assert import_files(path, [book], release="2024-01") == [("modifiers", "", "2024-01", 2)]
+    tx = Terminology.load(store=path)
+    assert tx.modifiers.complete and tx.modifiers.level("XS") == "II" and tx.modifiers.level("59") == "I"
