@@ -173,10 +173,11 @@ class _Store:
 
     def _query(self, sql: str, args: tuple) -> list:
         with self._lock:
-            if self._pid != os.getpid():
-                self._conn = sqlite3.connect(self._uri, uri=True, check_same_thread=False)
+            conn = self._conn
+            if conn is None or self._pid != os.getpid():
+                conn = self._conn = sqlite3.connect(self._uri, uri=True, check_same_thread=False)
                 self._pid = os.getpid()
-            return self._conn.execute(sql, args).fetchall()
+            return conn.execute(sql, args).fetchall()
 
     def get(self, code: str) -> list | None:
         rows = self._query("SELECT flags, title, ancestors FROM items WHERE code = ?", (code,))
@@ -238,22 +239,20 @@ def _index() -> _Items | _Store:
     """The index, from the cache when it matches the installed package, else built and cached."""
     key = _package_key()
     folder = cache_dir()
-    path = folder / _FILE if folder is not None and key is not None else None
-    if path is not None:
+    if folder is None or key is None:
+        return _Items(build_index())
+    path = folder / _FILE
+    store = _open(path, key)
+    if store is not None:
+        return store
+    doc = build_index()
+    try:  # cached for the next process
+        _write(path, doc, key)
         store = _open(path, key)
         if store is not None:
             return store
-    doc = build_index()
-    if path is not None:
-        try:
-            _write(path, doc, key)
-            store = _open(path, key)
-            if store is not None:
-                return store
-        except (OSError, sqlite3.Error) as exc:
-            log.info(
-                "ICD-10-CM index not cached in %s: %s", path.parent, getattr(exc, "strerror", None) or exc
-            )
+    except (OSError, sqlite3.Error) as exc:
+        log.info("ICD-10-CM index not cached in %s: %s", path.parent, getattr(exc, "strerror", None) or exc)
     return _Items(doc)
 
 
@@ -302,7 +301,7 @@ def is_valid(code: str) -> bool:
 def is_billable(code: str) -> bool:
     """True for a valid code with no children (``K65.1`` yes, ``K65`` no)."""
     c = normalize(code)
-    return is_valid(c) and bool(_item(c)[0] & _LEAF)
+    return is_valid(c) and (item := _item(c)) is not None and bool(item[0] & _LEAF)
 
 
 def looks_like_range(code: str) -> bool:
