@@ -27,7 +27,7 @@ def issue(f: Finding, *, line: int | None = None) -> dict:
         out["diagnostics"] = f.diagnostics
     if f.expression:
         out["expression"] = list(f.expression)
-    ext = [{"url": EXT_SOURCE, "valueString": "fhirplugin"}]
+    ext: list[dict[str, str | int]] = [{"url": EXT_SOURCE, "valueString": "fhirplugin"}]
     if f.rule_id:
         ext.insert(0, {"url": EXT_MESSAGE_ID, "valueString": f.rule_id})
     if line is not None:

@@ -66,8 +66,9 @@ def _key(version: str) -> dict:
     }
     source = hashlib.sha256()
     for module in (fast, primitives, sys.modules[__name__]):  # the walk, its checkers, this reader
-        with contextlib.suppress(OSError, TypeError):
-            source.update(Path(module.__file__).read_bytes())
+        if module.__file__ is not None:
+            with contextlib.suppress(OSError):
+                source.update(Path(module.__file__).read_bytes())
     return {
         "format": _FORMAT,
         "version": version,
@@ -148,7 +149,9 @@ def build(version: str) -> dict:
             continue
         tables[key] = _table_out(t)
         for kind, _many, arg, _group in t.fields.values():
-            if kind == fast._CPLX:
+            if kind == fast._CPLX and isinstance(arg, fast._Ref):
+                if arg.key is None:  # a model class fhir.resources does not name: not compilable
+                    raise ValueError(f"{t.name}: an element type without a model class name")
                 sub = arg.resolve()
                 keys[id(sub)] = arg.key
                 if arg.key not in tables:
@@ -221,8 +224,9 @@ def prepare() -> list[Path]:
     """Compile and cache the tables of both versions now (the Docker image does this at build time)."""
     done = []
     for version in ("R4B", "R5"):
-        if _store(version) is not None:
-            done.append(_path(version))
+        path = _path(version)
+        if _store(version) is not None and path is not None:
+            done.append(path)
     return done
 
 
@@ -248,6 +252,7 @@ def table(key: str) -> fast._Table:
         t.groups_required = tuple(groups_required)
         t.resource = resource
         for alias, kind, many, data, group in fields:
+            arg: object
             if kind == fast._PRIM:
                 arg = fast.checker_from_spec(tuple(data))
             elif kind == fast._CPLX:

@@ -15,11 +15,16 @@ from __future__ import annotations
 import os
 import re
 from functools import lru_cache
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
 from fhirplugin.fhir import fast
 from fhirplugin.findings import Finding, Severity
+from fhirplugin.jsontypes import JSONObject
+
+if TYPE_CHECKING:
+    from pydantic_core import ErrorDetails
 
 _OFF = frozenset({"0", "false", "no", "off"})
 
@@ -179,7 +184,7 @@ _FORMAT_HINT = {
 }
 
 
-def _convert(err: dict, base: str, rtype: str, version: str) -> Finding:
+def _convert(err: ErrorDetails, base: str, rtype: str, version: str) -> Finding:
     """One pydantic error in plain words, located (never pydantic's wording or error types)."""
     loc = tuple(err.get("loc") or ())
     etype = err.get("type", "")
@@ -310,13 +315,13 @@ def strict_json(resource: dict, base: str, *, descend_resources: bool = True) ->
     return out
 
 
-def _strip(resource: dict, locs: list[tuple]) -> dict:
+def _strip(resource: JSONObject, locs: list[tuple[str | int, ...]]) -> JSONObject:
     """A copy of ``resource`` without the elements at ``locs`` (unknown elements already reported)."""
     import copy
 
     out = copy.deepcopy(resource)
     for loc in locs:
-        node = out
+        node: Any = out
         for part in loc[:-1]:
             try:
                 node = node[part]
@@ -341,7 +346,7 @@ def validate_resource(resource: dict, version: str, base: str, *, whole: dict | 
         return []
     rtype = resource.get("resourceType")
     cls = model_class(rtype, version)
-    if cls is None:
+    if cls is None or not isinstance(rtype, str):
         return [
             _finding(
                 "INP002",

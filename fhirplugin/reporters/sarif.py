@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from fhirplugin import __version__
 from fhirplugin.engine import Result
@@ -47,7 +48,7 @@ def document(results: Sequence[Result]) -> dict:
                 loc["physicalLocation"]["region"] = {"startLine": r.line}
             if f.expression:
                 loc["logicalLocations"] = [{"fullyQualifiedName": e, "kind": "element"} for e in f.expression]
-            res = {
+            res: dict[str, Any] = {
                 "ruleId": f.rule_id,
                 "ruleIndex": used.index(f.rule_id),
                 "level": LEVEL[f.severity],

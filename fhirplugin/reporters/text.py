@@ -44,11 +44,11 @@ def checked(results: Sequence[Result]) -> str:
         tally[0] += 1
         tally[1] += r.entries or 0
     parts = []
-    for rtype, (n, entries) in counts.items():
+    for rtype, (count, entries) in counts.items():
         if not rtype:
-            parts.append(f"{n} input{'s' if n != 1 else ''} not read as FHIR")
+            parts.append(f"{count} input{'s' if count != 1 else ''} not read as FHIR")
             continue
-        part = f"{n} {rtype}{'s' if n != 1 else ''}"
+        part = f"{count} {rtype}{'s' if count != 1 else ''}"
         if rtype == "Bundle":
             part += f" ({entries} entr{'y' if entries == 1 else 'ies'})"
         parts.append(part)

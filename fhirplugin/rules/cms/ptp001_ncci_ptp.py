@@ -134,7 +134,9 @@ class NcciPtp(CmsEdit):
                 # the pair is bypassed if any column 1 line pairs with this one by a modifier
                 for members in groups.values():
                     cand = next((ln for ln in members[:2] if ln is not col2), None)
-                    found = bypass_modifiers(edit, cand, col2) if cand is not None else []
+                    if cand is None:
+                        continue
+                    found = bypass_modifiers(edit, cand, col2)
                     if found:
                         col1, bypass = cand, found
                         break
