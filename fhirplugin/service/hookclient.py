@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import orjson
 
+from fhirplugin.jsontypes import JSONValue
 from fhirplugin.service.hooks import SERVICES, Service
 from fhirplugin.service.wrap import build_request, is_hook_request
 
@@ -58,16 +59,25 @@ def make_request(data: bytes, service_id: str) -> dict:
         raise HookError(str(exc)) from None
 
 
-def _outcome_text(status: int, body: object) -> str:
+def _outcome_text(status: int, body: JSONValue) -> str:
+    """An error answer in one line: the status and, when the body is an OperationOutcome, its issues'
+    texts and expressions (whatever else a server sends is left out, never a crash)."""
     issues = body.get("issue") if isinstance(body, dict) else None
-    if not issues:
-        return f"HTTP {status}"
     parts = []
-    for i in issues:
-        text = (i.get("details") or {}).get("text") or i.get("diagnostics") or ""
-        where = f" ({', '.join(i['expression'])})" if i.get("expression") else ""
-        parts.append(f"{text}{where}")
-    return f"HTTP {status}: " + " ".join(parts)
+    for i in issues if isinstance(issues, list) else []:
+        if not isinstance(i, dict):
+            continue
+        details = i.get("details")
+        text = details.get("text") if isinstance(details, dict) else None
+        if not isinstance(text, str) or not text:
+            diagnostics = i.get("diagnostics")
+            text = diagnostics if isinstance(diagnostics, str) else ""
+        expression = i.get("expression")
+        paths = [e for e in expression if isinstance(e, str)] if isinstance(expression, list) else []
+        where = f" ({', '.join(paths)})" if paths else ""
+        if text or where:
+            parts.append(f"{text}{where}")
+    return f"HTTP {status}: " + " ".join(parts) if parts else f"HTTP {status}"
 
 
 def send(name: str, data: bytes, *, url: str | None, settings, timeout: float = 60.0) -> Answer:
@@ -84,7 +94,7 @@ def send(name: str, data: bytes, *, url: str | None, settings, timeout: float = 
         except requests.RequestException as exc:
             raise HookError(f"cannot reach {base}: {type(exc).__name__}") from None
         try:
-            body = r.json()
+            body: JSONValue = r.json()
         except ValueError:
             body = None
         if r.status_code != 200 or not isinstance(body, dict):

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import orjson
 
+from fhirplugin.config import ServiceSettings
+from fhirplugin.jsontypes import JSONObject, JSONValue
 from fhirplugin.service.errors import FHIR_JSON, outcome
 
 
@@ -81,7 +83,7 @@ class BodyLimit:
 # -- the per-request work budget ----------------------------------------------------------------
 
 
-def _walk_resources(value: object, out: list[dict], limit: int) -> None:
+def _walk_resources(value: JSONValue, out: list[JSONObject], limit: int) -> None:
     """The resources in ``value`` that are work (not a Bundle or Parameters shell, whose entries and
     resources are walked instead), appended to ``out`` until it holds more than ``limit``."""
     stack = [value]
@@ -90,15 +92,15 @@ def _walk_resources(value: object, out: list[dict], limit: int) -> None:
         if not isinstance(v, dict):
             continue
         rtype = v.get("resourceType")
-        if rtype == "Bundle" and isinstance(v.get("entry"), list):
-            stack.extend(e.get("resource") for e in v["entry"] if isinstance(e, dict))
-        elif rtype == "Parameters" and isinstance(v.get("parameter"), list):
-            stack.extend(p.get("resource") for p in v["parameter"] if isinstance(p, dict))
+        if rtype == "Bundle" and isinstance(entry := v.get("entry"), list):
+            stack.extend(e.get("resource") for e in entry if isinstance(e, dict))
+        elif rtype == "Parameters" and isinstance(parameter := v.get("parameter"), list):
+            stack.extend(p.get("resource") for p in parameter if isinstance(p, dict))
         else:
             out.append(v)
 
 
-def check_budget(value: object, settings, *, where: str = "the request body") -> None:
+def check_budget(value: JSONValue, settings: ServiceSettings, *, where: str = "the request body") -> None:
     """413 (OperationOutcome) when checking ``value`` would exceed the per-request budget.
 
     The cost of a check grows with the resources and the Claim lines it holds (the rules compare lines
@@ -109,7 +111,7 @@ def check_budget(value: object, settings, *, where: str = "the request body") ->
     from fhirplugin.service.errors import ServiceError
 
     max_resources, max_lines = settings.max_resources, settings.max_lines
-    work: list[dict] = []
+    work: list[JSONObject] = []
     for v in value if isinstance(value, list) else [value]:
         _walk_resources(v, work, max_resources)
     if len(work) > max_resources:
@@ -120,9 +122,10 @@ def check_budget(value: object, settings, *, where: str = "the request body") ->
             diagnostics="Split it into several requests, or raise FHIRPLUGIN_SERVICE__MAX_RESOURCES.",
         )
     lines = sum(
-        len(r["item"])
+        len(item)
         for r in work
-        if r.get("resourceType") in ("Claim", "ExplanationOfBenefit") and isinstance(r.get("item"), list)
+        if r.get("resourceType") in ("Claim", "ExplanationOfBenefit")
+        and isinstance(item := r.get("item"), list)
     )
     if lines > max_lines:
         raise ServiceError(

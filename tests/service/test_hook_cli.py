@@ -122,3 +122,49 @@ def test_remote_errors_exit_2(server):  # noqa: F811
     bad = ROOT / "examples" / "cds-hooks" / "order-sign-drainage.json"
     r = _cli("hook", "order-select", str(bad), "--url", base)  # an order-sign request sent to order-select
     assert r.returncode == 2 and "HTTP 400" in r.stderr and "(hook)" in r.stderr
+
+
+def test_an_odd_error_answer_is_reported_not_a_crash(capsys):
+    """A server whose error body is not a well-formed OperationOutcome (issues that are strings, an
+    expression that is not a list): exit 2 with the status and what could be read, not a traceback."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    odd = {
+        "resourceType": "OperationOutcome",
+        "issue": [
+            "boom",
+            {"details": "x", "expression": "Claim"},
+            {"diagnostics": "no such order", "expression": [1]},
+        ],
+    }
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args) -> None:
+            pass
+
+        def _send(self, status: int, body: object) -> None:
+            data = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def do_GET(self) -> None:
+            self._send(200, {"services": [{"id": "fhirplugin-order-sign", "hook": "order-sign"}]})
+
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            self._send(500, odd)
+
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        code = main(["hook", "order-sign", ORDER_SIGN, "--url", f"http://127.0.0.1:{srv.server_address[1]}"])
+    finally:
+        srv.shutdown()
+        srv.server_close()
+    assert code == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "HTTP 500: no such order" in err
