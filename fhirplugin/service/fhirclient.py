@@ -362,7 +362,7 @@ class FhirClient:
         if not isinstance(type_, str) or not _TYPE.match(type_):
             raise FetchError(f"{_short(str(type_))!r} is not a FHIR resource type.")
         pages = max_pages or self.max_pages
-        url: str | None = f"{self.base_url}/{type_}"
+        url = f"{self.base_url}/{type_}"
         query: dict | None = dict(params or {})
         out: list[dict] = []
         for page in range(pages):
@@ -380,10 +380,11 @@ class FhirClient:
                 r = e.get("resource")
                 if isinstance(r, dict) and isinstance(r.get("resourceType"), str):
                     out.append(r)
-            url = _next_link(bundle)
+            next_url = _next_link(bundle)
             query = None  # the next link carries its own query
-            if url is None:
+            if next_url is None:
                 return out
+            url = next_url
             nxt = _Origin.parse(url)
             if nxt is None or self._base is None or not self._base.contains(nxt):
                 raise FetchError(f"fhirServer's {type_} search points its next page at another server.")
