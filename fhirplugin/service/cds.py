@@ -243,7 +243,8 @@ class _Fetcher:
             return f"over the {self.cap}-read limit"
         return None
 
-    def read(self, key: str) -> dict | None:
+    def read(self, key: str) -> dict | str | None:
+        """The resource, why it could not be read (a failed read), or None when no read can start."""
         return self.read_many([key]).get(key) if self.why_not() is None else None
 
     def read_many(self, keys: list[str]) -> dict[str, dict | str]:
@@ -475,7 +476,11 @@ def _dispatch_slots(req: Request, g: Gathered, pre: dict, fetcher: _Fetcher, mis
         seen.add(key)
         origin, r = "prefetch", pre.get(key)
         if r is None:
-            origin, r = "fhirServer", fetcher.read(key)
+            got = fetcher.read(key)
+            if isinstance(got, str):  # fhirServer could not give it: say why
+                missing.append(f"{key} ({got})")
+                continue
+            origin, r = "fhirServer", got
         if r is None:
             missing.append(key)
         elif is_cpt_order(r):

@@ -422,3 +422,18 @@ def test_charge_entry_with_only_charge_items_answers_200(client):
     # the ChargeItem is read as a charge line: its 49407 without a diagnosis gets the drainage warning
     cards = r.json()["cards"]
     assert [(c["indicator"], c["source"]["topic"]["code"]) for c in cards] == [("warning", "DRN006")]
+
+
+def test_order_dispatch_whose_order_the_fhir_server_cannot_give_is_412_naming_it(client):
+    """fhirServer answers 404 for the dispatched order: the call ends in 412 naming the order and why,
+    as when nothing could be read, not 200 with no cards (the failed read's reason was taken for the
+    order)."""
+    with Loopback() as fhir:  # no route: every read is a 404 OperationOutcome
+        body = _dispatch(
+            {"dispatchedOrders": ["ServiceRequest/gone"], "performer": "Organization/rad"},
+            fhirServer=fhir.url("/fhir"),
+        )
+        r = client.post(DISPATCH, json=body)
+        assert fhir.hits("/fhir/ServiceRequest/gone") == 1
+    assert r.status_code == 412, r.text
+    assert "ServiceRequest/gone" in r.json()["issue"][0]["details"]["text"]
