@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from fhirplugin.fhir.extract.index import LINKED_TYPES
 from fhirplugin.findings import Finding
+from fhirplugin.jsontypes import JSONObject, JSONValue
 from fhirplugin.outcome import issue as oo_issue
 from fhirplugin.service import cards, logsafe
 from fhirplugin.service.errors import ServiceError
@@ -36,6 +37,7 @@ from fhirplugin.systems import PROCEDURE_SYSTEMS
 if TYPE_CHECKING:
     from fhirplugin.config import ServiceSettings
     from fhirplugin.engine import Engine
+    from fhirplugin.service.fhirclient import FhirClient
 
 log = logging.getLogger("fhirplugin.service")
 
@@ -48,13 +50,17 @@ OPTIONAL_TYPES = frozenset({"Patient", "Location", "Encounter"})
 _REL = re.compile(r"^(?:(https?://.+)/)?([A-Z][A-Za-z]+)/([A-Za-z0-9\-.]{1,64})(?:/_history/[^/]+)?$")
 
 
-def _clean(value):
+def _clean(value: JSONValue) -> JSONValue:
     """Lenient reading: ``null`` means absent (the spec forbids it, real clients send it)."""
     if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items() if v is not None}
+        return _clean_object(value)
     if isinstance(value, list):
         return [_clean(v) for v in value if v is not None]
     return value
+
+
+def _clean_object(value: JSONObject) -> JSONObject:
+    return {k: _clean(v) for k, v in value.items() if v is not None}
 
 
 @dataclass(slots=True)
@@ -73,19 +79,22 @@ class Request:
         return isinstance(conf, dict) and conf.get(code) is True
 
 
-def parse_request(body: object, service: Service) -> Request:
+def _text(body: JSONObject, name: str) -> str:
+    value = body.get(name)
+    if not isinstance(value, str) or not value:
+        raise ServiceError(400, f"The request has no {name} (a non-empty string is required).", expression=name)
+    return value
+
+
+def parse_request(body: JSONValue, service: Service) -> Request:
     if not isinstance(body, dict):
         raise ServiceError(400, "The CDS Hooks request must be a JSON object.", expression="request")
-    body = _clean(body)
-    for name in ("hook", "hookInstance"):
-        if not isinstance(body.get(name), str) or not body[name]:
-            raise ServiceError(
-                400, f"The request has no {name} (a non-empty string is required).", expression=name
-            )
-    if body["hook"] != service.hook:
+    body = _clean_object(body)
+    hook, hook_instance = _text(body, "hook"), _text(body, "hookInstance")
+    if hook != service.hook:
         raise ServiceError(
             400,
-            f"Service {service.id} answers the {service.hook} hook, not {body['hook']}.",
+            f"Service {service.id} answers the {service.hook} hook, not {hook}.",
             expression="hook",
         )
     context = body.get("context")
@@ -118,7 +127,15 @@ def parse_request(body: object, service: Service) -> Request:
     ext = body.get("extension")
     if ext is not None and not isinstance(ext, dict):
         raise ServiceError(400, "extension must be a JSON object.", expression="extension")
-    return Request(body["hook"], body["hookInstance"], context, prefetch, server, token, ext or {})
+    return Request(
+        hook,
+        hook_instance,
+        context,
+        prefetch,
+        server,
+        token if isinstance(token, str) else None,
+        ext or {},
+    )
 
 
 def _bundle(context: dict, key: str) -> dict:
@@ -200,7 +217,7 @@ def _prefetch_index(prefetch: dict, gathered: Gathered) -> dict[str, dict]:
     for key, value in prefetch.items():
         if not isinstance(value, dict):
             continue
-        resources = [value]
+        resources: list[JSONValue] = [value]
         if value.get("resourceType") == "Bundle":
             resources = [e.get("resource") for e in value.get("entry") or [] if isinstance(e, dict)]
         for r in resources:
@@ -222,7 +239,7 @@ class _Fetcher:
 
     def __init__(self, req: Request, settings: ServiceSettings, allowed_servers: list[str] | None) -> None:
         self.req, self.settings, self.allowed = req, settings, allowed_servers
-        self.client = None
+        self.client: FhirClient | None = None
         self.reads = 0  # reads started
         self.cap = max(0, settings.fetch_max_reads)
 
@@ -230,7 +247,7 @@ class _Fetcher:
     def available(self) -> bool:
         return self.req.fhir_server is not None
 
-    def _get(self):
+    def _get(self) -> FhirClient:
         if self.client is None:
             self.client = _client(self.req, self.settings, self.allowed)
         return self.client
@@ -360,7 +377,7 @@ def gather(
             return g
         _draft_check(bundle, service.context_key, g.slots)
         pre = _prefetch_index(req.prefetch, g)
-        context_by_key = {_ref_key(e["resource"]): e["resource"] for e in entries if _ref_key(e["resource"])}
+        context_by_key = {k: e["resource"] for e in entries if (k := _ref_key(e["resource"]))}
     for s in g.slots:
         k = _ref_key(s.resource)
         if k:
@@ -494,9 +511,10 @@ def _fill(template: str, context: dict) -> dict | None:
         k, _, v = part.partition("=")
         m = re.fullmatch(r"\{\{context\.(\w+)\}\}", v)
         if m:
-            v = context.get(m.group(1))
-            if not isinstance(v, str) or not v:
+            value = context.get(m.group(1))
+            if not isinstance(value, str) or not value:
                 return None
+            v = value
         params[k] = v
     return params
 
@@ -586,9 +604,11 @@ def _same_code_procedures(slots: list[Slot], pre: dict[str, dict]) -> list[dict]
     return out
 
 
-def _client(req: Request, settings: ServiceSettings, allowed_servers: list[str] | None):
+def _client(req: Request, settings: ServiceSettings, allowed_servers: list[str] | None) -> FhirClient:
     from fhirplugin.service.fhirclient import Deadline, FhirClient
 
+    if req.fhir_server is None:  # _Fetcher reads only when it is available
+        raise ValueError("no fhirServer to read from")
     return FhirClient(
         req.fhir_server,
         req.access_token,
@@ -601,7 +621,7 @@ def _client(req: Request, settings: ServiceSettings, allowed_servers: list[str] 
 
 def run(
     engine: Engine,
-    body: object,
+    body: JSONValue,
     service: Service,
     settings: ServiceSettings,
     *,
@@ -614,8 +634,8 @@ def run(
     """
     secrets: list[str] = []
     if isinstance(body, dict):
-        context = body.get("context") if isinstance(body.get("context"), dict) else {}
-        auth = body.get("fhirAuthorization") if isinstance(body.get("fhirAuthorization"), dict) else {}
+        context = c if isinstance(c := body.get("context"), dict) else {}
+        auth = a if isinstance(a := body.get("fhirAuthorization"), dict) else {}
         secrets = [
             v
             for v in (context.get("patientId"), auth.get("access_token"), auth.get("patient"))
@@ -627,7 +647,7 @@ def run(
 
 def _run(
     engine: Engine,
-    body: object,
+    body: JSONValue,
     service: Service,
     settings: ServiceSettings,
     *,
@@ -640,7 +660,7 @@ def _run(
         if req.option(NO_PROBLEMS_CARD):
             return {"cards": [cards.no_problems_card([], hook_instance=req.hook_instance, base_url=base_url)]}
         return {"cards": []}
-    bundle = {
+    bundle: JSONObject = {
         "resourceType": "Bundle",
         "type": "collection",
         "entry": [{"resource": s.resource} for s in g.slots],
