@@ -252,7 +252,7 @@ def table(key: str) -> fast._Table:
         t.groups_required = tuple(groups_required)
         t.resource = resource
         for alias, kind, many, data, group in fields:
-            arg: object
+            arg: fast._Arg
             if kind == fast._PRIM:
                 arg = fast.checker_from_spec(tuple(data))
             elif kind == fast._CPLX:
