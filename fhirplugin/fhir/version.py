@@ -150,7 +150,7 @@ def _child(spec: _Spec):
         return None
     if hasattr(child, "resolve"):
         return child.resolve()  # a fast-check _Ref: compiled, or built from the model on first use
-    return child.get_model_klass()  # type: ignore[attr-defined]
+    return child.get_model_klass()  # type: ignore[attr-defined]  # a fhir_core type class (STU3 models)
 
 
 def _fits(spec: _Spec, value) -> bool:

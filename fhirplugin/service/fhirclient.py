@@ -127,7 +127,7 @@ def watched(session: requests.Session) -> requests.Session:
     if not getattr(session, "_fhirplugin_watched", False):
         session.mount("http://", _WatchedAdapter(pool_maxsize=_POOL))
         session.mount("https://", _WatchedAdapter(pool_maxsize=_POOL))
-        session._fhirplugin_watched = True  # type: ignore[attr-defined]
+        session._fhirplugin_watched = True  # type: ignore[attr-defined]  # our mark on a requests Session
     return session
 
 

@@ -54,6 +54,7 @@ class _Cycle(Protocol):
     more_body: bool
 
 
+# uvicorn picks AutoHTTPProtocol at import (httptools or h11) and types it as a variable, not a class
 class GuardedHTTPProtocol(AutoHTTPProtocol):  # type: ignore[misc, valid-type]
     header_timeout: float = _env_seconds("FHIRPLUGIN_HEADER_TIMEOUT", 10.0)
     body_timeout: float = _env_seconds("FHIRPLUGIN_BODY_TIMEOUT", 30.0)
