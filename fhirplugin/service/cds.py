@@ -23,7 +23,7 @@ from fhirplugin.jsontypes import JSONObject, JSONValue
 from fhirplugin.outcome import issue as oo_issue
 from fhirplugin.service import cards, logsafe
 from fhirplugin.service.errors import ServiceError
-from fhirplugin.service.fixes import locate
+from fhirplugin.service.fixes import entry_index, locate
 from fhirplugin.service.hooks import (
     CHARGE_ENTRY_HOOK,
     CONFIG_KEY,
@@ -670,7 +670,11 @@ def _run(
     key = service.context_key
 
     def resolve(expression: str):
-        idx, segs = locate(expression)
+        segs: list[tuple[str, int | None]] | None
+        try:
+            idx, segs = locate(expression)
+        except ValueError:  # an element name no path segment holds (unknown, not a FHIR name): no fix
+            idx, segs = entry_index(expression), None
         if idx is None or idx >= len(g.slots):
             return expression, None, None, None
         s = g.slots[idx]
@@ -690,7 +694,7 @@ def _run(
     for f in result.findings:
         if f.rule_id in ("INP008",):
             continue
-        idx = locate(f.expression[0])[0] if f.expression else None
+        idx = entry_index(f.expression[0]) if f.expression else None
         if focus is not None and idx is not None and idx < len(g.slots) and idx not in focus:
             continue
         kept.append(f)

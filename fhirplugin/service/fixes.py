@@ -31,6 +31,13 @@ class Action:
         return out
 
 
+def entry_index(expression: str) -> int | None:
+    """The entry index of a ``Bundle.entry[i].resource…`` path (None for another path), whatever the
+    element names after it hold."""
+    m = _ENTRY.match(expression)
+    return int(m.group(1)) if m else None
+
+
 def locate(expression: str) -> tuple[int | None, list[tuple[str, int | None]]]:
     """``Bundle.entry[2].resource.item[0].modifier[1]`` → (2, [("item", 0), ("modifier", 1)])."""
     m = _ENTRY.match(expression)

@@ -469,3 +469,14 @@ def test_patient_in_the_context_bundle_is_used(client):
     body["context"]["draftClaims"]["entry"].append({"resource": MALE})
     [card] = _gen008(client.post(CHARGE, json=body))
     assert "O85" in card["summary"] + card.get("detail", "")
+
+def test_an_element_name_no_path_can_hold_gives_cards_not_a_500(client):
+    """A draft entry whose element name is not a FHIR name (a control character in it): its findings
+    become cards located at the entry (no suggestion can be made there), not an internal error."""
+    body = charge_request({"claim": {"diagnoses": ["K65.1"], "lines": [{"code": "49406", "dx": [1]}]}})
+    body["context"]["draftClaims"]["entry"].append({"resource": {"_x\u0000y": {}}})
+    r = client.post(CHARGE, json=body)
+    assert r.status_code == 200, r.text
+    cards = r.json()["cards"]
+    at_entry = [c for c in cards if c["extension"][EXT_ISSUES][0]["expression"][0].startswith("Bundle.entry[1]")]
+    assert at_entry and all("suggestions" not in c for c in at_entry), cards
