@@ -7,10 +7,13 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fhirplugin.systems import CPT, HCPCS, ICD10CM
 from fhirplugin.tx import icd
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
 
 
 class TerminologyDataError(ValueError):
@@ -30,7 +33,7 @@ def strip_version(canonical: str | None) -> str | None:
     return canonical.split("|", 1)[0] if canonical else canonical
 
 
-def _models(kind: str) -> tuple[type[Any], type[Any]]:
+def _models(kind: str) -> tuple[type[BaseModel], type[BaseModel]]:
     """The fhir.resources R4B and R5 model classes of ``kind`` (ValueSet, ConceptMap, CodeSystem)."""
     import importlib
 
@@ -47,12 +50,12 @@ def _fhirpath(kind: str, loc: Iterable[Any]) -> str:
     return out
 
 
-def _model_problem(kind: str, model: type, data: dict[str, Any]) -> str | None:
+def _model_problem(kind: str, model: type[BaseModel], data: dict[str, Any]) -> str | None:
     """None when ``data`` passes ``model``, else a short description of what is wrong."""
     from pydantic import ValidationError
 
     try:
-        model.model_validate(data)  # type: ignore[attr-defined]
+        model.model_validate(data)
     except ValidationError as exc:
         errors = exc.errors()
         shown = "; ".join(f"{_fhirpath(kind, e['loc'])}: {e['msg']}" for e in errors[:5])

@@ -81,7 +81,7 @@ _Index = dict[str, dict[str, "_Raw | list[_Raw]"]]
 
 
 def _raws(rows: _Raw | list[_Raw]) -> list[_Raw] | tuple[_Raw]:
-    return rows if type(rows) is list else (rows,)
+    return rows if isinstance(rows, list) else (rows,)
 
 
 def _covers(raw: _Raw, dos: date) -> bool:
@@ -383,7 +383,7 @@ def _parse_ptp(name: str, text: str, index: _Index, state: _ParseState) -> int:
         rows = inner.get(c2)
         if rows is None:
             inner[c2] = raw
-        elif type(rows) is list:
+        elif isinstance(rows, list):
             rows.append(raw)
         else:
             inner[c2] = [rows, raw]
