@@ -76,6 +76,17 @@ def _model_class(resource_type: str, version: str):
         return None
 
 
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def path_name(key: str) -> str:
+    """An element name as a FHIRPath segment: as is, or a delimited identifier (```order note```)
+    when it is no FHIRPath name (an unknown element with a space, a dash, a control character)."""
+    if _NAME.fullmatch(key):
+        return key
+    return "`" + key.replace("\\", "\\\\").replace("`", "\\`") + "`"
+
+
 def loc_to_path(base: str, loc: tuple) -> str:
     parts = [base]
     for part in loc:
@@ -196,10 +207,15 @@ def _convert(err: ErrorDetails, base: str, rtype: str, version: str) -> Finding:
         )
     if etype == "extra_forbidden":
         parent = path.rsplit(".", 1)[0]
+        if loc and isinstance(loc[-1], str) and not _ELEMENT.match(loc[-1]):
+            # the unknown element's own name, which loc_to_path leaves out as it does pydantic's labels
+            parent, name = path, loc[-1]
+            path = f"{parent}.{path_name(name)}"
+        shown = name if name.isprintable() else repr(name)[1:-1]
         return _finding(
             "STR003",
             "structure",
-            f"{parent} has an element '{name}' that FHIR {version} does not define there; "
+            f"{parent} has an element '{shown}' that FHIR {version} does not define there; "
             "remove it or move it to an extension.",
             path,
         )
@@ -291,7 +307,7 @@ def strict_json(resource: dict, base: str, *, descend_resources: bool = True) ->
                     and "resourceType" in v
                 ):
                     continue  # checked as a resource of its own
-                child = f"{path}.{key}" if _ELEMENT.match(key) or key.startswith("_") else path
+                child = f"{path}.{path_name(key)}"
                 if isinstance(v, list):
                     paired = (key[1:] if key.startswith("_") else f"_{key}") in value
                     if not v:
