@@ -161,10 +161,10 @@ class AddOnNeedsPrimary(Rule):
 
     def __init_subclass__(cls, **kw: object) -> None:
         super().__init_subclass__(**kw)
-        cls.triggers = staticmethod(cls.data.codes)  # type: ignore[assignment]
-        cls.restates_aoc = staticmethod(cls.restated_aoc)  # type: ignore[assignment]
+        cls.triggers = staticmethod(cls.data.codes)
+        cls.restates_aoc = staticmethod(cls.restated_aoc)
         if cls.conflict:
-            cls.restates_ptp = staticmethod(cls.restated_ptp)  # type: ignore[assignment]
+            cls.restates_ptp = staticmethod(cls.restated_ptp)
 
     @classmethod
     def restated_aoc(cls) -> list[str]:

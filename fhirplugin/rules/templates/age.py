@@ -64,7 +64,7 @@ class AgeDecidesCode(Rule):
 
     def __init_subclass__(cls, **kw: object) -> None:
         super().__init_subclass__(**kw)
-        cls.triggers = staticmethod(cls.data.codes)  # type: ignore[assignment]
+        cls.triggers = staticmethod(cls.data.codes)
 
     def check(self, ctx: RuleContext) -> Iterator[Finding]:
         codes = self.data.codes()

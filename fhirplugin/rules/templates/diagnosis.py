@@ -31,7 +31,7 @@ class DiagnosisSupportsCode(Rule):
 
     def __init_subclass__(cls, **kw: object) -> None:
         super().__init_subclass__(**kw)
-        cls.triggers = staticmethod(cls.data.codes)  # type: ignore[assignment]
+        cls.triggers = staticmethod(cls.data.codes)
 
     def region(self, row: Any) -> str:
         """Words for the region the code covers (its row's ``region``)."""

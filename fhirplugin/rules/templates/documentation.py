@@ -32,7 +32,7 @@ class DocumentationPresent(Rule):
     def __init_subclass__(cls, **kw: object) -> None:
         super().__init_subclass__(**kw)
         if hasattr(cls, "data"):
-            cls.triggers = staticmethod(cls.data.codes)  # type: ignore[assignment]
+            cls.triggers = staticmethod(cls.data.codes)
 
     def missing(self, ctx: RuleContext, line: ServiceLine, proc: ProcedureInfo, row: Any) -> Finding | None:
         raise NotImplementedError  # pragma: no cover - abstract

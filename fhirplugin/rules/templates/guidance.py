@@ -66,8 +66,8 @@ class GuidanceIncluded(Rule):
 
     def __init_subclass__(cls, **kw: object) -> None:
         super().__init_subclass__(**kw)
-        cls.triggers = staticmethod(cls.primaries)  # type: ignore[assignment]
-        cls.restates_ptp = staticmethod(cls.restated)  # type: ignore[assignment]
+        cls.triggers = staticmethod(cls.primaries)
+        cls.restates_ptp = staticmethod(cls.restated)
 
     def check(self, ctx: RuleContext) -> Iterator[Finding]:
         pairs = self.pairs()

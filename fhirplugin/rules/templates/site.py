@@ -94,7 +94,7 @@ class SiteDecidesCode(Rule):
 
     def __init_subclass__(cls, **kw: object) -> None:
         super().__init_subclass__(**kw)
-        cls.triggers = staticmethod(cls.data.codes)  # type: ignore[assignment]
+        cls.triggers = staticmethod(cls.data.codes)
 
     def check(self, ctx: RuleContext) -> Iterator[Finding]:
         decide = type(self).decide

@@ -55,7 +55,7 @@ class UnitsPerSession(Rule):
     def __init_subclass__(cls, **kw: object) -> None:
         super().__init_subclass__(**kw)
         if hasattr(cls, "data"):
-            cls.triggers = staticmethod(cls.data.codes)  # type: ignore[assignment]
+            cls.triggers = staticmethod(cls.data.codes)
 
     def counted(self, row: Any) -> bool:
         return True
@@ -140,7 +140,7 @@ class OneUnitPerSession(UnitsPerSession):
     def __init_subclass__(cls, **kw: object) -> None:
         super().__init_subclass__(**kw)
         if hasattr(cls, "data"):
-            cls.restates_mue = staticmethod(cls.restated)  # type: ignore[assignment]
+            cls.restates_mue = staticmethod(cls.restated)
 
     @classmethod
     def restated(cls) -> list[str]:
