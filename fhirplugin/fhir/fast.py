@@ -81,6 +81,8 @@ class _Ref:
             if self.fhirtype is None:
                 from fhirplugin.fhir import compiled
 
+                if self.key is None:  # made with neither (compiled refs always carry the key)
+                    raise ValueError("a complex element type with no model class")
                 self.table = compiled.table(self.key)
             else:
                 self.table = table_for(self.fhirtype.get_model_klass())
@@ -95,7 +97,8 @@ class _Table:
     def __init__(self, name: str, version: str) -> None:
         self.name = name
         self.version = version  # "R5" or "R4B": where a nested resource's type is looked up
-        self.fields: dict[str, tuple[int, bool, object, str | None]] = {}
+        # arg: the checker of a primitive, the _Ref of a complex element, else None
+        self.fields: dict[str, tuple[int, bool, _Arg, str | None]] = {}
         self.required: frozenset[str] = frozenset()
         self.groups_required: tuple[str, ...] = ()
         self.resource = False
@@ -111,7 +114,10 @@ def _strip_optional(tp):
     return tp
 
 
-def _field_spec(annotation) -> tuple[int, bool, object]:
+_Arg: typing.TypeAlias = "Callable[[object], bool] | _Ref | None"
+
+
+def _field_spec(annotation) -> tuple[int, bool, _Arg]:
     tp = _strip_optional(annotation)
     many = False
     if typing.get_origin(tp) is list:
@@ -419,7 +425,7 @@ def explain(resource: object, version: str, max_depth: int = DEFAULT_MAX_DEPTH) 
     if t is None:
         return f"(root): resourceType {rtype!r} is not a concrete FHIR {ver} resource type here"
     try:
-        return _why(resource, t, ver, rtype, levels_for(max_depth))
+        return _why(resource, t, ver, str(rtype), levels_for(max_depth))
     except RecursionError:
         return f"{rtype}: nested too deeply to walk"
 
@@ -452,11 +458,13 @@ def _why(d: dict, t: _Table, version: str, path: str, levels: int) -> str | None
             items = [(here, v)]
         for where, x in items:
             if kind == _PRIM:
-                if not arg(x):
+                if not (callable(arg) and arg(x)):
                     return f"{where}: value {x!r:.60} not accepted"
             elif kind == _CPLX:
                 if type(x) is not dict:
                     return f"{where}: expected an object"
+                if not isinstance(arg, _Ref):
+                    return f"{where}: a type the fast path does not check"
                 why = _why(x, arg.resolve(), version, where, levels - 1)
                 if why:
                     return why

@@ -470,6 +470,7 @@ def test_patient_in_the_context_bundle_is_used(client):
     [card] = _gen008(client.post(CHARGE, json=body))
     assert "O85" in card["summary"] + card.get("detail", "")
 
+
 def test_an_element_name_no_path_can_hold_gives_cards_not_a_500(client):
     """A draft entry whose element name is not a FHIR name (a control character in it): its findings
     become cards located at the entry (no suggestion can be made there), not an internal error."""
