@@ -19,7 +19,7 @@ _CACHE_MAX = 1 << 16  # verdicts remembered per date-like type (dates repeat a l
 def _tag(check: Callable[[object], bool], *spec) -> Callable[[object], bool]:
     """Remember how a checker was made (``spec``), so :mod:`fhirplugin.fhir.compiled` can store the
     table and :func:`checker_from_spec` can make the same checker again without the models."""
-    check.spec = spec  # type: ignore[attr-defined]
+    check.spec = spec  # type: ignore[attr-defined]  # a function attribute; Callable does not declare it
     return check
 
 
@@ -281,7 +281,7 @@ _DECIMAL_PATTERN = r"^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?$"
 
 
 def _decimal_of(meta: object, base: object) -> Checker | None:
-    if base.__name__ != "Decimal":  # type: ignore[attr-defined]
+    if getattr(base, "__name__", None) != "Decimal":
         return None
     rx = getattr(type(meta), "pattern", None)
     return _decimal if rx is not None and rx.pattern == _DECIMAL_PATTERN else None
