@@ -9,6 +9,7 @@ import itertools
 import logging
 import multiprocessing
 import os
+import re
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Sequence
@@ -19,7 +20,7 @@ from typing import TYPE_CHECKING, BinaryIO
 
 import orjson
 
-from fhirplugin.batch.inputs import DEFAULT_CHUNK, Chunk, chunks, expand
+from fhirplugin.batch.inputs import DEFAULT_CHUNK, Chunk, Item, chunks, expand
 from fhirplugin.batch.tagging import tagged_outcome
 from fhirplugin.config import Settings
 from fhirplugin.fhir import jsonload
@@ -109,8 +110,27 @@ _INIT_ERROR: str | None = None
 # garbage collector's generations
 FREEZE_BEFORE_FORK = True
 
-# the items of the first chunk the parent checks before the workers fork (to build what they share)
-WARM_UP_ITEMS = 50
+# every "resourceType" a raw item names (at any depth: the entries of a Bundle too)
+_RESOURCE_TYPE = re.compile(rb'"resourceType"\s*:\s*"([A-Za-z]+)"')
+
+
+def warm_up_items(items: Sequence[Item]) -> list[Item]:
+    """The items of the first chunk the parent checks before the workers fork, output discarded: the
+    first item naming each resource type (at any depth), so what the workers would each build for a
+    type (its fhir.resources model when the fast path declines it, validators, look-ups) is built once
+    and inherited."""
+    seen: set[bytes] = set()
+    out: list[Item] = []
+    for item in items:
+        payload = item[2]
+        if isinstance(payload, int):
+            continue
+        types = set(_RESOURCE_TYPE.findall(payload)) or {b""}
+        if not types <= seen:
+            seen |= types
+            out.append(item)
+    return out
+
 
 # inputs at least this large (or of unknown size) build every checked type's models at start-up
 PREBUILD_MIN_BYTES = 4 << 20
@@ -260,17 +280,16 @@ def run_batch(
 
                 prebuild_models()
                 prebuild = False
-            # and check the head of the first chunk here, output discarded: the models, tables and
-            # caches it needs (fhir.resources models for what the fast path declines, validators, code
-            # look-ups) are then built once, before the fork, and every worker starts with them instead
-            # of building its own. Only the head: the whole chunk here was the serial part that kept a
-            # mixed corpus from scaling; the chunk itself goes to the workers like any other
+            # and check one item of each resource type of the first chunk here, output discarded: the
+            # models, tables and caches they need are then built once, before the fork, and every worker
+            # starts with them instead of building its own. Not the whole chunk: that was the serial
+            # part that kept a mixed corpus from scaling; the chunk goes to the workers like any other
             head = next(feed, None)
             if head is not None:
                 saved = (_ENGINE, _VERSION)
                 _init_worker(settings, fhir_version, tx)
                 try:
-                    check_chunk(Chunk(head.source, head.items[:WARM_UP_ITEMS], head.position))
+                    check_chunk(Chunk(head.source, warm_up_items(head.items), head.position))
                 finally:
                     _ENGINE, _VERSION = saved
                 feed = itertools.chain([head], feed)
