@@ -160,12 +160,17 @@ def build(version: str) -> dict:
 
 
 # ------------------------------------------------------------------------------------------- cache
-def _path(version: str) -> Path | None:
+def _path(version: str, key: dict | None = None) -> Path | None:
+    """The cache file of ``version``'s tables, named by their key: two installations (or checkouts) of
+    other versions sharing one cache folder each keep their own file instead of rebuilding each other's."""
     from fhirplugin.tx.icd import cache_dir
 
     folder = cache_dir()
+    if folder is None:
+        return None
+    digest = hashlib.sha256(repr(key if key is not None else _key(version)).encode()).hexdigest()[:12]
     tag = f"py{sys.version_info[0]}{sys.version_info[1]}"
-    return folder / f"fhir-tables-{version}-{tag}.marshal" if folder is not None else None
+    return folder / f"fhir-tables-{version}-{tag}-{digest}.marshal"
 
 
 def _write(path: Path, doc: dict) -> None:
@@ -200,10 +205,10 @@ def _read(path: Path, key: dict) -> dict | None:
 def _store(version: str) -> dict | None:
     """The compiled tables of ``version``: read from the cache, else built and cached; None when
     there is no cache to keep them in (the fast module then builds tables from the models itself)."""
-    path = _path(version)
+    key = _key(version)
+    path = _path(version, key)
     if path is None:
         return None
-    key = _key(version)
     doc = _read(path, key) if path.is_file() else None
     if doc is None:
         try:

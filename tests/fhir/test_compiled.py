@@ -149,3 +149,23 @@ def test_no_model_is_imported_for_input_the_fast_path_accepts(tmp_path) -> None:
     fallback = _probe(tmp_path, broken, cache)
     assert "STR001" in fallback["rules"]
     assert "fhir.resources.R4B.claim" in fallback["models"], "the reference path builds the models"
+
+
+def test_two_installations_sharing_a_cache_folder_keep_their_own_tables(fresh, monkeypatch) -> None:
+    """Another fhirplugin (other code or other fhir.resources) beside this one writes its own file: the
+    two do not rebuild each other's tables at every alternation."""
+    assert compiled.resource_table("Claim", "R4B") not in (None, compiled.MISSING)
+    ours = compiled._path("R4B")
+    assert ours is not None and ours.is_file()
+    written = ours.stat().st_mtime_ns
+    real_key = compiled._key
+    monkeypatch.setattr(compiled, "_key", lambda v: dict(real_key(v), source="another-checkout"))
+    compiled._store.cache_clear()
+    compiled._TABLES.clear()
+    assert compiled.resource_table("Claim", "R4B") not in (None, compiled.MISSING)
+    theirs = compiled._path("R4B")
+    assert theirs is not None and theirs != ours and theirs.is_file()
+    assert ours.stat().st_mtime_ns == written  # ours left as it was
+    monkeypatch.setattr(compiled, "_key", real_key)
+    compiled._store.cache_clear()
+    compiled._TABLES.clear()
