@@ -119,26 +119,10 @@ class CptTable:
                 raise CptDataError(f"{path}: line {line}: {code!r} is not shaped like a CPT code")
             if system == "hcpcs" and not looks_like_hcpcs(code):
                 raise CptDataError(f"{path}: line {line}: {code!r} is not shaped like a HCPCS code")
-            description = (row["description"] or "").strip()
-            if not description:
-                raise CptDataError(f"{path}: line {line}: code {code} has no description")
-            global_days = (row["global_days"] or "").strip().upper() or None
-            if global_days is not None and global_days not in _GLOBALS:
-                raise CptDataError(
-                    f"{path}: line {line}: global_days {global_days!r} is not one of {sorted(_GLOBALS)}"
-                )
+            entry = _code_row(path, line, code, system, row)
             if code in codes:
                 raise CptDataError(f"{path}: line {line}: code {code} is listed twice")
-            codes[code] = CptCode(
-                code=code,
-                description=description,
-                system=system,
-                add_on=_bool(path, line, "add_on", row["add_on"]),
-                global_days=global_days,
-                family=(row["family"] or "").strip() or None,
-                source=(row["source"] or "").strip(),
-                verified=_bool(path, line, "verified", row["verified"]),
-            )
+            codes[code] = entry
         return cls(codes)
 
     @classmethod
@@ -261,33 +245,48 @@ def _family_codes(path: Path, known: dict[str, CptCode]) -> dict[str, CptCode]:
     for row in reader:
         line = reader.line_num
         code = _row_code(path, line, row.get("code"))
-        description = (row.get("description") or "").strip()
-        if not description:
-            raise CptDataError(f"{path}: line {line}: code {code} has no description")
-        if code in known or code in found:
-            raise CptDataError(f"{path}: line {line}: code {code} is already described in the built-in table")
         if looks_like_cpt(code):
             system = "cpt"
         elif looks_like_hcpcs(code):
             system = "hcpcs"
         else:
             raise CptDataError(f"{path}: line {line}: {code!r} is shaped like neither a CPT nor a HCPCS code")
-        global_days = (row.get("global_days") or "").strip().upper() or None
-        if global_days is not None and global_days not in _GLOBALS:
-            raise CptDataError(
-                f"{path}: line {line}: global_days {global_days!r} is not one of {sorted(_GLOBALS)}"
-            )
-        found[code] = CptCode(
-            code=code,
-            description=description,
-            system=system,
-            add_on=_bool(path, line, "add_on", row.get("add_on") or "false"),
-            global_days=global_days,
-            family=(row.get("family") or "").strip() or None,
-            source=(row.get("source") or "").strip(),
-            verified=_bool(path, line, "verified", row.get("verified") or "false"),
-        )
+        entry = _code_row(path, line, code, system, row, flags_default=True)
+        if code in known or code in found:
+            raise CptDataError(f"{path}: line {line}: code {code} is already described in the built-in table")
+        found[code] = entry
     return found
+
+
+def _code_row(
+    path: Path, line: int, code: str, system: str, row: dict[str, str | None], *, flags_default: bool = False
+) -> CptCode:
+    """One row of a code table, its cells checked, the file and line named on a bad one. In the built-in
+    layout ``add_on`` and ``verified`` must be given; a family's ``codes.csv`` (``flags_default``) may
+    leave them out (false)."""
+
+    def flag(column: str) -> bool:
+        value = row.get(column)
+        return _bool(path, line, column, "false" if flags_default and not value else value)
+
+    description = (row.get("description") or "").strip()
+    if not description:
+        raise CptDataError(f"{path}: line {line}: code {code} has no description")
+    global_days = (row.get("global_days") or "").strip().upper() or None
+    if global_days is not None and global_days not in _GLOBALS:
+        raise CptDataError(
+            f"{path}: line {line}: global_days {global_days!r} is not one of {sorted(_GLOBALS)}"
+        )
+    return CptCode(
+        code=code,
+        description=description,
+        system=system,
+        add_on=flag("add_on"),
+        global_days=global_days,
+        family=(row.get("family") or "").strip() or None,
+        source=(row.get("source") or "").strip(),
+        verified=flag("verified"),
+    )
 
 
 def _read_text(path: Path) -> str:
