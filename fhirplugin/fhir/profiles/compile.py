@@ -4,7 +4,6 @@ its differential as an element tree, slices with their discriminator values. A b
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -18,24 +17,13 @@ from fhirplugin.fhir.profiles.model import (
     fixed_or_pattern,
     strip_version,
 )
+from fhirplugin.resources import read_json_object
 
 _DISCRIMINATORS = ("value", "pattern")
 
 
 def load_json(path: Path) -> dict:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8-sig"))
-    except OSError as exc:
-        raise ProfileDataError(f"{path}: cannot be read ({exc.strerror or exc})") from None
-    except UnicodeDecodeError as exc:
-        raise ProfileDataError(f"{path}: not UTF-8 text ({exc.reason})") from None
-    except json.JSONDecodeError as exc:
-        raise ProfileDataError(
-            f"{path}: line {exc.lineno} column {exc.colno}: not valid JSON ({exc.msg})"
-        ) from None
-    if not isinstance(data, dict):
-        raise ProfileDataError(f"{path}: expected a JSON object holding a StructureDefinition")
-    return data
+    return read_json_object(path, ProfileDataError, "a StructureDefinition")
 
 
 def model_check(path: Path, data: dict, major: str) -> None:

@@ -4,11 +4,11 @@ normalisation per system that look-ups share."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from fhirplugin.resources import read_json_object
 from fhirplugin.systems import CPT, HCPCS, ICD10CM
 from fhirplugin.tx import icd
 
@@ -68,20 +68,7 @@ def _model_problem(kind: str, model: type[BaseModel], data: dict[str, Any]) -> s
 def read_resource(path: Path, kind: str, check_models: bool = True) -> dict[str, Any]:
     """Parse one JSON file and check it is a valid ``kind`` (R4B, else R5; the model check is left out
     with ``check_models=False``, for the shipped files the tests validate)."""
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except OSError as exc:
-        raise TerminologyDataError(f"{path}: cannot be read ({exc.strerror or exc})") from None
-    except UnicodeDecodeError as exc:
-        raise TerminologyDataError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise TerminologyDataError(
-            f"{path}: line {exc.lineno} column {exc.colno}: not valid JSON ({exc.msg})"
-        ) from None
-    if not isinstance(data, dict):
-        raise TerminologyDataError(f"{path}: expected a JSON object holding a {kind}")
+    data = read_json_object(path, TerminologyDataError, f"a {kind}")
     if data.get("resourceType") != kind:
         raise TerminologyDataError(f"{path}: resourceType is {data.get('resourceType')!r}, expected {kind!r}")
     if check_models:
