@@ -26,6 +26,14 @@ def is_code(value: str) -> bool:
     return len(value) == 5 and value.isascii() and value.isalnum()
 
 
+def citation(edits: str, table: str, release: str, source: str) -> str:
+    """Where a coder looks an NCCI edit up, e.g. ``"NCCI PTP practitioner table, 2024 Q3"``; for a
+    built-in row (no release), what its sources sidecar says."""
+    if release:
+        return f"NCCI {edits} {table or 'practitioner'} table, {release}"
+    return source or f"NCCI {edits} {table or 'practitioner'} table (fhirplugin built-in excerpt)"
+
+
 def norm_code(code: str) -> str:
     return code.strip().upper()
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-from fhirplugin.tx.ncci.files import NcciFileError, decode, file_members, is_code, norm_code
+from fhirplugin.tx.ncci.files import NcciFileError, citation, decode, file_members, is_code, norm_code
 from fhirplugin.tx.releases import detect_release
 
 MAI_TEXT = {1: "Line Edit", 2: "Date of Service Edit: Policy", 3: "Date of Service Edit: Clinical"}
@@ -35,9 +35,7 @@ class MueEntry:
     def citation(self) -> str:
         """Where a coder looks the value up, e.g. ``"NCCI MUE practitioner table, 2024 Q3"``; for a
         built-in row, what its sources sidecar says."""
-        if self.release:
-            return f"NCCI MUE {self.table or 'practitioner'} table, {self.release}"
-        return self.source or f"NCCI MUE {self.table or 'practitioner'} table (fhirplugin built-in excerpt)"
+        return citation("MUE", self.table, self.release, self.source)
 
     @property
     def mai_text(self) -> str:

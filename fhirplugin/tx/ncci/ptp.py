@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-from fhirplugin.tx.ncci.files import NcciFileError, decode, file_members, is_code, norm_code
+from fhirplugin.tx.ncci.files import NcciFileError, citation, decode, file_members, is_code, norm_code
 from fhirplugin.tx.ncci.modifiers import PTP_BYPASS_MODIFIERS
 from fhirplugin.tx.releases import detect_release
 
@@ -53,9 +53,7 @@ class PtpEdit:
     def citation(self) -> str:
         """Where a coder looks the edit up, e.g. ``"NCCI PTP practitioner table, 2024 Q3"``; for a
         built-in row, what its sources sidecar says."""
-        if self.release:
-            return f"NCCI PTP {self.table or 'practitioner'} table, {self.release}"
-        return self.source or f"NCCI PTP {self.table or 'practitioner'} table (fhirplugin built-in excerpt)"
+        return citation("PTP", self.table, self.release, self.source)
 
     def bypassed_by(self, modifiers: Iterable[str]) -> bool:
         """True when the edit does not stop the pair given the modifiers reported.
