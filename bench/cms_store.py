@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import csv
 import gzip
-import importlib.util
 import os
 import shutil
 import statistics
@@ -145,9 +144,8 @@ def bench(work: Path, opts) -> None:
     print(f"\nfhirplugin data import (whole quarter): {wall:.1f} s wall, {cpu:.1f} s CPU, peak RSS "
           f"{rss / 1024:.0f} MB, store {store.stat().st_size / 1e6:.0f} MB   [target < 60 s]")  # fmt: skip
 
-    spec = importlib.util.spec_from_file_location("bench_corpus", HERE / "corpus.py")
-    corpus = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(corpus)
+    import corpus  # bench/corpus.py (this script's folder is on sys.path)
+
     one = work / "one.ndjson"
     corpus.write_ndjson(one, 1)
     one_json = work / "one.json"

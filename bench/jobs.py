@@ -37,19 +37,12 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
 _CPU_DIR = ""  # set before the workers fork; each writes <pid> there
 
 
-def _mod(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(f"bench_{name}", HERE / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 def _cpu() -> float:
@@ -153,8 +146,8 @@ def main() -> None:
             for f in usual.glob("icd10cm-index*"):
                 shutil.copy2(f, Path(tmp, "cache", f.name))
         Engine()  # the compiled tables in the cache folder, as after a first run
-        corpora = {"claims": _mod("corpus").write_ndjson(Path(tmp) / "claims.ndjson", args.n, invalid_every=50)}
-        mixed = _mod("mixed")
+        corpora = {"claims": importlib.import_module("corpus").write_ndjson(Path(tmp) / "claims.ndjson", args.n, invalid_every=50)}
+        mixed = importlib.import_module("mixed")
         if mixed.resources():
             corpora["mixed"] = mixed.write_ndjson(Path(tmp) / "mixed.ndjson", args.n)
         print(

@@ -13,7 +13,6 @@ the exit code, the resources/s and the last progress line the command drew.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import re
 import shutil
 import subprocess
@@ -92,10 +91,9 @@ def sample(proc: subprocess.Popen, out: Path, every: float, started: float):
 
 
 def write_corpus(n: int, path: Path) -> None:
-    spec = importlib.util.spec_from_file_location("bench_corpus", HERE / "corpus.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    mod.write_ndjson(path, n)
+    import corpus  # bench/corpus.py (this script's folder is on sys.path)
+
+    corpus.write_ndjson(path, n)
 
 
 def main() -> int:

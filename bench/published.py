@@ -33,10 +33,7 @@ sys.path.insert(0, str(HERE.parent / "tests"))
 
 
 def _corpus_module():
-    spec = importlib.util.spec_from_file_location("bench_corpus", HERE / "corpus.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return importlib.import_module("corpus")  # bench/corpus.py (this script's folder is on sys.path)
 
 
 def published_corpus() -> tuple[list[bytes], list[bytes]]:

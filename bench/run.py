@@ -53,10 +53,7 @@ BARE = "/parse"
 
 
 def _load_corpus():
-    spec = importlib.util.spec_from_file_location("bench_corpus", HERE / "corpus.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return importlib.import_module("corpus")  # bench/corpus.py (this script's folder is on sys.path)
 
 
 # ------------------------------------------------------------------------------------------ throughput

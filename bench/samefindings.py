@@ -27,15 +27,10 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 
 
-def _mod(name: str):
-    spec = importlib.util.spec_from_file_location(f"bench_{name}", HERE / f"{name}.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 def inputs() -> dict[str, list[bytes]]:
-    corpus, scaling, mixed = _mod("corpus"), _mod("scaling"), _mod("mixed")
+    corpus, scaling, mixed = importlib.import_module("corpus"), importlib.import_module("scaling"), importlib.import_module("mixed")
     out: dict[str, list[bytes]] = {
         "corpus": [orjson.dumps(c) for c in corpus.claims(5000)],
         "broken": [orjson.dumps(c) for c in corpus.claims(5000, invalid_every=7)],

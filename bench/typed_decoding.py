@@ -13,7 +13,6 @@ import gc
 import importlib.util
 import sys
 import time
-from pathlib import Path
 from typing import Annotated, Literal
 
 import orjson
@@ -124,9 +123,7 @@ class Claim(Struct, forbid_unknown_fields=True, omit_defaults=True, kw_only=True
 
 
 dec = msgspec.json.Decoder(Claim)
-_spec = importlib.util.spec_from_file_location("bench_corpus", Path(__file__).with_name("corpus.py"))
-_corpus = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_corpus)
+_corpus = importlib.import_module("corpus")  # bench/corpus.py (this script's folder is on sys.path)
 lines = [orjson.dumps(c) for c in _corpus.claims(int(sys.argv[1]) if len(sys.argv) > 1 else 5000)]
 ok = 0
 for l in lines:

@@ -29,11 +29,6 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 
 
-def _mod(name: str):
-    spec = importlib.util.spec_from_file_location(f"bench_{name}", HERE / f"{name}.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 def run(path: Path, jobs: int, env: dict) -> tuple[float, float, int]:
@@ -66,10 +61,10 @@ def main() -> None:
         trees.insert(0, ("before", dict(env, PYTHONPATH=str(args.before.resolve()))))
     with tempfile.TemporaryDirectory(prefix="fhirplugin-warmup-") as tmp:
         corpora = {
-            "claims": _mod("corpus").write_ndjson(Path(tmp) / "claims.ndjson", args.n, invalid_every=50),
+            "claims": importlib.import_module("corpus").write_ndjson(Path(tmp) / "claims.ndjson", args.n, invalid_every=50),
         }
-        if _mod("mixed").resources():
-            corpora["mixed"] = _mod("mixed").write_ndjson(Path(tmp) / "mixed.ndjson", args.n)
+        if importlib.import_module("mixed").resources():
+            corpora["mixed"] = importlib.import_module("mixed").write_ndjson(Path(tmp) / "mixed.ndjson", args.n)
         for _, tree_env in trees:  # warm caches and byte code
             run(corpora["claims"], 1, tree_env)
         print(
